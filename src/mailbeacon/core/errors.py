@@ -4,7 +4,7 @@
 
     MailbeaconError
     ├── TokenError                  a tracking token could not be trusted; nothing in it may be used
-    │   ├── MalformedToken          not base64url, over 4 KB, truncated, unknown version, wrong kind for the path
+    │   ├── MalformedToken          not base64url, over 4 KB, truncated, unknown version, wrong kind for path
     │   ├── UnknownKey              signed with a key id that is not in the key ring
     │   ├── BadSignature            MAC (or AEAD tag) did not verify: forged or tampered
     │   └── TokenExpired            verified, but past its expiry

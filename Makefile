@@ -1,0 +1,42 @@
+# The two commands of the README. Each makes its own virtualenv and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SDIST  := .cache/sdist/pytracking2-0.4.6.tar.gz
+
+.PHONY: run test lint bench clean
+
+run: $(VENV)/.run-installed
+	$(BIN)/mailbeacon serve
+
+test: $(VENV)/.dev-installed $(SDIST)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/core.py
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.run-installed
+
+# pytracking2's own test suite runs against mailbeacon.pytracking (tests/compat).
+$(SDIST): | $(VENV)/bin/python
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: pytracking2==0.4.6 -d .cache/sdist
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

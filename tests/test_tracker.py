@@ -52,7 +52,7 @@ def test_decode_accepts_url_or_bare_token(tracker: Tracker) -> None:
 
 def test_open_token_on_click_path_is_refused(tracker: Tracker) -> None:
     token = tracker.open_url(message_id="m").rpartition("/")[2]
-    with pytest.raises(MalformedToken, match="open token, used on the click path"):
+    with pytest.raises(MalformedToken, match="token for open, not for click"):
         tracker.decode(f"https://t.example.com/c/{token}")
 
 

@@ -15,9 +15,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import click
 
@@ -185,7 +184,7 @@ def rewrite(
             "pixel_position": pixel,
         }
         if force_eml or file.lower().endswith(".eml"):
-            msg = cast(EmailMessage, email.message_from_bytes(data, policy=email.policy.default))
+            msg = email.message_from_bytes(data, policy=email.policy.default)
             tracked = tracker.track_message(
                 msg, text_links=text_links, list_unsubscribe=list_unsubscribe, **common
             )

@@ -10,6 +10,7 @@ the clock for expiry, and turns core results into URLs, HTML and messages.
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -35,7 +36,8 @@ from mailbeacon.core.tokens import (
 __all__ = ["GmailClipWarning", "Tracker"]
 
 _PATH_OF: Final = {HitKind.OPEN: "o", HitKind.CLICK: "c", HitKind.UNSUBSCRIBE: "u"}
-_KIND_OF_PATH: Final = {path: kind for kind, path in _PATH_OF.items()}
+_KIND_OF_PATH: Final = {path + "/": kind for kind, path in _PATH_OF.items()}
+_URL_EXTRAS: Final = re.compile(r"[/?#]")
 # A URL may carry a base path and a query string around its token; anything far
 # longer than a token cannot be one and is refused before any work.
 _MAX_URL_CHARS: Final = MAX_TOKEN_CHARS + 2048
@@ -81,6 +83,7 @@ class Tracker:
         self.pixel_position: Final = PixelPosition(pixel_position)
         self._clock = clock
         self._prefix = {kind: f"{self.base_url}/{path}/" for kind, path in _PATH_OF.items()}
+        self._base_slash = self.base_url + "/"
 
     def __repr__(self) -> str:
         return f"Tracker({self.base_url!r}, keys={self.keys!r}, encrypt={self.encrypt})"
@@ -166,13 +169,22 @@ class Tracker:
         A URL whose path names a kind (``/o/``, ``/c/``, ``/u/``) must carry a
         token of that kind: an open token is never honoured as a click.
         """
-        if type(url_or_token) is str and "/" not in url_or_token:
-            return decode_token(url_or_token, self.keys, now=self._clock())
-        token, path_kind = _split_url(url_or_token)
-        hit = decode_token(token, self.keys, now=self._clock())
-        if path_kind is not None and path_kind is not hit.kind:
-            raise MalformedToken(f"this is a {hit.kind} token, used on the {path_kind} path")
-        return hit
+        if type(url_or_token) is str:
+            if url_or_token.startswith(self._base_slash):
+                # Our own URL shape, {base}/{o|c|u}/{token}: decode without parsing.
+                # A query string or extra path makes that token malformed; then parse.
+                at = len(self._base_slash)
+                kind = _KIND_OF_PATH.get(url_or_token[at : at + 2])
+                if kind is not None:
+                    try:
+                        return decode_token(url_or_token[at + 2 :], self.keys, now=self._clock(), kind=kind)
+                    except MalformedToken:
+                        if not _URL_EXTRAS.search(url_or_token, at + 2):
+                            raise
+            elif "/" not in url_or_token:
+                return decode_token(url_or_token, self.keys, now=self._clock())
+        token, kind = _split_url(url_or_token)
+        return decode_token(token, self.keys, now=self._clock(), kind=kind)
 
     # -- HTML and MIME ------------------------------------------------------
 
@@ -331,7 +343,7 @@ def _split_url(url: str) -> tuple[str, HitKind | None]:
         raise MalformedToken(f"tracking URL is longer than {_MAX_URL_CHARS} characters")
     path = url.partition("?")[0].partition("#")[0].rstrip("/")
     parent, _, token = path.rpartition("/")
-    return token, _KIND_OF_PATH.get(parent.rpartition("/")[2])
+    return token, _KIND_OF_PATH.get(parent.rpartition("/")[2] + "/")
 
 
 def _warn_if_clipped(result: RewriteResult) -> None:

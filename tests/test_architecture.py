@@ -58,14 +58,14 @@ def _imports(path: Path) -> set[str]:
 
 def test_core_imports_no_io_clock_env_or_outer_layer() -> None:
     offenders = {}
-    for path in sorted(CORE.glob("*.py")):
+    for path in sorted(CORE.rglob("*.py")):
         bad = {
             name
             for name in _imports(path)
             if name in FORBIDDEN or name.split(".")[0] in FORBIDDEN or name.startswith(FORBIDDEN_PACKAGES)
         }
         if bad:
-            offenders[path.name] = sorted(bad)
+            offenders[str(path.relative_to(CORE))] = sorted(bad)
     assert offenders == {}
 
 

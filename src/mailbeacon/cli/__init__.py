@@ -14,7 +14,7 @@ from __future__ import annotations
 import click
 
 from mailbeacon.cli.rewrite import rewrite
-from mailbeacon.cli.server import serve
+from mailbeacon.cli.server import SERVER_COMMANDS
 from mailbeacon.cli.tokens import keys, token
 
 __all__ = ["main"]
@@ -26,5 +26,5 @@ def main() -> None:
     """mailbeacon: signed tracking links, byte-exact rewriting, honest reports."""
 
 
-for _command in (keys, rewrite, serve, token):
+for _command in (keys, rewrite, token, *SERVER_COMMANDS):
     main.add_command(_command)

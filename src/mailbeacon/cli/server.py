@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["serve"]
+__all__ = ["SERVER_COMMANDS", "serve"]
 
 
 @click.command()
@@ -23,3 +23,6 @@ def _version() -> str:
     from mailbeacon import __version__
 
     return __version__
+
+
+SERVER_COMMANDS = (serve,)

@@ -7,20 +7,34 @@ the variable to fix. Each variable is documented in ``docs/configuration.md``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
 
 from mailbeacon.core.errors import ConfigError, KeyConfigError
 from mailbeacon.core.keys import Key, KeyRing
 
-__all__ = ["Settings", "generate_keyring"]
+__all__ = ["Privacy", "Settings", "generate_keyring"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+MAX_MAX_BODY_BYTES = 10 * 1024 * 1024
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+class Privacy(StrEnum):
+    """How much of a hit's request is kept (classification always sees all of it)."""
+
+    FULL = "full"  # IP address and user agent as received
+    ANONYMIZED = "anonymized"  # IPv4 /24 and IPv6 /48 (last bits zeroed), user agent kept
+    MINIMAL = "minimal"  # neither IP nor user agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +45,13 @@ class Settings:
     base_url: str = DEFAULT_BASE_URL
     encrypt_tokens: bool = False
     token_ttl: timedelta | None = None
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    privacy: Privacy = Privacy.ANONYMIZED
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    sqlite_synchronous: str = "full"
+    log_level: str = "info"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "MAILBEACON_") -> Settings:
@@ -40,7 +61,23 @@ class Settings:
             base_url=env.get(prefix + "BASE_URL", "").strip() or DEFAULT_BASE_URL,
             encrypt_tokens=_bool(env, prefix + "ENCRYPT_TOKENS"),
             token_ttl=_seconds(env, prefix + "TOKEN_TTL"),
+            data_dir=Path(env.get(prefix + "DATA_DIR", "").strip() or "data"),
+            database_url=env.get(prefix + "DATABASE_URL", "").strip() or None,
+            privacy=_choice(env, prefix + "PRIVACY", Privacy, Privacy.ANONYMIZED),
+            max_body_bytes=_max_body(env, prefix + "MAX_BODY_BYTES"),
+            trusted_proxies=_networks(env, prefix + "TRUSTED_PROXIES"),
+            sqlite_synchronous=_choice(
+                env, prefix + "SQLITE_SYNCHRONOUS", _Synchronous, _Synchronous.FULL
+            ).value,
+            log_level=_choice(env, prefix + "LOG_LEVEL", _LogLevel, _LogLevel.INFO).value,
         )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """``MAILBEACON_DATABASE_URL``, or SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'mailbeacon.db').resolve()}"
 
     def require_keys(self, prefix: str = "MAILBEACON_") -> KeyRing:
         if self.keys is None:
@@ -81,6 +118,58 @@ def _seconds(env: Mapping[str, str], name: str) -> timedelta | None:
     if seconds <= 0:
         raise ConfigError(f"{name} must be positive; leave it unset for links that never expire")
     return timedelta(seconds=seconds)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class _Synchronous(StrEnum):
+    NORMAL = "normal"  # a commit survives a crash of the process, not of the machine
+    FULL = "full"  # a commit survives a power loss (fsync per group commit)
+
+
+class _LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+def _choice(env: Mapping[str, str], name: str, enum: type[E], default: E) -> E:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise ConfigError(f"{name} must be one of {allowed}, not {value!r}") from None
+
+
+def _max_body(env: Mapping[str, str], name: str) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return DEFAULT_MAX_BODY_BYTES
+    try:
+        size = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of bytes, not {value!r}") from None
+    if not 1024 <= size <= MAX_MAX_BODY_BYTES:
+        raise ConfigError(f"{name} must be between 1024 and {MAX_MAX_BODY_BYTES} bytes, not {size}")
+    return size
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"{name}: {item.strip()!r} is not an IP address or network (e.g. 10.0.0.0/8,::1)"
+                ) from None
+    return tuple(networks)
 
 
 def generate_keyring(key_id: str = "k1") -> KeyRing:

@@ -1,28 +1,175 @@
-"""``mailbeacon serve``: the tracking server."""
+"""``mailbeacon serve``, ``db upgrade``, ``apikey`` and ``stats``: running and operating the server."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from typing import Any
+
 import click
+
+from mailbeacon.cli._common import one_line_errors
+from mailbeacon.config import Settings
 
 __all__ = ["SERVER_COMMANDS", "serve"]
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-def serve(host: str, port: int) -> None:
-    """Run the tracking server (arrives with the server release)."""
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the tracking server (SQLite in ./data unless MAILBEACON_DATABASE_URL says otherwise)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    from mailbeacon.server.runtime import load_keys, open_store
+
+    with one_line_errors():
+        settings = Settings.from_env()
+        load_keys(settings)  # generate the key file once, before any worker starts
+        store = open_store(settings)
+        store.upgrade()
+        store.engine.dispose()
+    click.echo(f"mailbeacon listening on http://{host}:{port} ({_where(settings)})", err=True)
+    # Granian (Rust HTTP, ASGI) was chosen by measurement: see docs/server.md.
+    Granian(
+        "mailbeacon.server.runtime:app_from_env",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        websockets=False,
+        log_access=False,
+        backlog=2048,
+    ).serve()
+
+
+def _where(settings: Settings) -> str:
+    url = settings.resolved_database_url
+    return "SQLite " + url.removeprefix("sqlite:///") if url.startswith("sqlite") else url.split("@")[-1]
+
+
+@click.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations (the server also does this when it starts)."""
+    from mailbeacon.server.runtime import open_store
+
+    with one_line_errors():
+        store = open_store(Settings.from_env())
+        store.upgrade()
+        store.engine.dispose()
+    click.echo("database schema is current")
+
+
+@click.group()
+def apikey() -> None:
+    """API keys of sender accounts (stored hashed; a key is shown once)."""
+
+
+def _store() -> Any:
+    from mailbeacon.server.runtime import open_store
+
+    store = open_store(Settings.from_env())
+    store.upgrade()
+    return store
+
+
+@apikey.command("create")
+@click.argument("name")
+@click.option("--key-name", default="default", show_default=True, help="A label for this key.")
+def apikey_create(name: str, key_name: str) -> None:
+    """Create a key for the sender account NAME (created if new); prints the key once."""
+    with one_line_errors():
+        store = _store()
+        account = store.accounts.ensure(name)
+        key, _info = store.accounts.create_api_key(account.id, key_name)
+        store.engine.dispose()
+    click.echo(key)
     click.echo(
-        f"mailbeacon {_version()}: the tracking server comes next (it would listen on http://{host}:{port}).\n"
-        "Today: `mailbeacon token encode|decode`, `mailbeacon rewrite FILE`, and the Python library "
-        "(see README.md)."
+        f"account {account.name!r} (id {account.id}); store this key now, it is not shown again", err=True
     )
 
 
-def _version() -> str:
-    from mailbeacon import __version__
+@apikey.command("list")
+def apikey_list() -> None:
+    """Keys and their accounts (never the keys themselves)."""
+    with one_line_errors():
+        store = _store()
+        for account, info in store.accounts.list_api_keys():
+            state = "revoked" if info.revoked_at else "active"
+            click.echo(f"{info.id}  {info.hint}…  {state:7}  {account.name}  {info.name}")
+        store.engine.dispose()
 
-    return __version__
+
+@apikey.command("revoke")
+@click.argument("key_id")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke the key with id KEY_ID (from `apikey list`)."""
+    with one_line_errors():
+        store = _store()
+        revoked = store.accounts.revoke_api_key(key_id)
+        store.engine.dispose()
+    if not revoked:
+        raise click.ClickException(f"no active key with id {key_id!r}; see `mailbeacon apikey list`")
+    click.echo(f"revoked {key_id}")
 
 
-SERVER_COMMANDS = (serve,)
+@click.command()
+@click.option("--account", "account_name", default="default", show_default=True, help="Sender account name.")
+@click.option("--campaign", help="Only this campaign.")
+@click.option("--tag", help="Only messages with this tag.")
+@click.option("--by-tag", is_flag=True, help="Group by tag instead of campaign.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the same document as GET /api/v1/stats).")
+def stats(account_name: str, campaign: str | None, tag: str | None, by_tag: bool, as_json: bool) -> None:
+    """Sent, delivered, opens and clicks per campaign, split into human, machine and unknown."""
+    from mailbeacon.store import StatsFilter
+
+    with one_line_errors():
+        store = _store()
+        account = store.accounts.get_by_name(account_name)
+        if account is None:
+            raise click.ClickException(f"no account named {account_name!r}; see `mailbeacon apikey list`")
+        where = StatsFilter(campaign=campaign, tag=tag, group_by="tag" if by_tag else "campaign")
+        result = store.stats.stats(account.id, where)
+        store.engine.dispose()
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    _print_stats(result)
+
+
+def _print_stats(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    key = result["group_by"]
+    table = Table(title=f"mailbeacon stats by {key} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+    for column in (key, "sent", "delivered", "opens", "unique opens", "clicks", "unique clicks"):
+        table.add_column(column, justify="left" if column == key else "right")
+    rows = [*((group[key] or "(none)", group) for group in result["groups"]), ("total", result["totals"])]
+    for name, group in rows:
+        table.add_row(
+            name,
+            str(group["sent"]),
+            str(group["delivered"]),
+            _split(group["opens"]["total"]),
+            _split(group["opens"]["unique"]),
+            _split(group["clicks"]["total"]),
+            _split(group["clicks"]["unique"]),
+        )
+    Console().print(table)
+    Console().print("counts are all (human / machine / unknown)")
+
+
+def _split(counts: dict[str, int]) -> str:
+    return f"{counts['all']} ({counts['human']}/{counts['machine']}/{counts['unknown']})"
+
+
+SERVER_COMMANDS = (serve, db, apikey, stats)

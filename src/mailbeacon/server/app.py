@@ -1,0 +1,133 @@
+"""``create_app``: the whole server as one ASGI application, wired explicitly.
+
+    app = create_app(settings, store=Store(url), keys=ring)
+
+Paths under ``/o/``, ``/c/`` and ``/u/`` go straight to the tracking
+endpoints (plain ASGI, the hot path); everything else goes to the FastAPI
+application (REST API, ``/openapi.json``, ``/docs``, ``/healthz``,
+``/metrics``). The ASGI lifespan applies migrations, starts the recorder
+and, on shutdown, commits every queued hit before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse, Response
+
+from mailbeacon.config import Settings
+from mailbeacon.core.keys import KeyRing
+from mailbeacon.server import api, problems
+from mailbeacon.server.context import ServerContext
+from mailbeacon.server.limits import BodyLimit
+from mailbeacon.server.metrics import render_metrics
+from mailbeacon.server.tracking import Classify, TrackingEndpoints, never_classified
+from mailbeacon.store import Store
+
+__all__ = ["MailbeaconApp", "create_app"]
+
+log = logging.getLogger("mailbeacon.server")
+DEFAULT_ACCOUNT = "default"
+_TRACKING = frozenset({"/o/", "/c/", "/u/"})
+
+
+class MailbeaconApp:
+    """The ASGI entry point: dispatch by path prefix, own the lifespan."""
+
+    def __init__(self, api_app: Any, tracking: TrackingEndpoints, context: ServerContext) -> None:
+        self.api = api_app
+        self.tracking = tracking
+        self.context = context
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if scope["path"][:3] in _TRACKING:
+                await self.tracking(scope, receive, send)
+            else:
+                await self.api(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.context.store.start()
+                except Exception as exc:
+                    log.exception("start failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                log.info("ready", extra={"database": self.context.store.dialect})
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                queued = self.context.store.recorder.queued
+                self.context.store.close()
+                log.info("stopped", extra={"flushed": queued})
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store,
+    keys: KeyRing,
+    classify: Classify = never_classified,
+) -> MailbeaconApp:
+    """The server over ``store``; the store's schema must be current (``store.upgrade()``)."""
+    default_account = store.accounts.ensure(DEFAULT_ACCOUNT).id
+    context = ServerContext(
+        store=store,
+        keys=keys,
+        base_url=settings.base_url,
+        default_account=default_account,
+        encrypt=settings.encrypt_tokens,
+        ttl=settings.token_ttl,
+    )
+    tracking = TrackingEndpoints(
+        keys=keys,
+        recorder=store.recorder,
+        default_account=default_account,
+        known_accounts=context.known_accounts,
+        privacy=settings.privacy,
+        classify=classify,
+    )
+    fastapi_app = FastAPI(
+        title="mailbeacon",
+        version=_version(),
+        description="What happened to a message after it left. Tracking links live under /o/, /c/ and /u/.",
+        redoc_url=None,
+    )
+    fastapi_app.state.mailbeacon = context
+    problems.install(fastapi_app)
+    fastapi_app.include_router(api.router)
+    _operations(fastapi_app, context, tracking)
+    return MailbeaconApp(BodyLimit(fastapi_app, settings.max_body_bytes), tracking, context)
+
+
+def _operations(app: FastAPI, context: ServerContext, tracking: TrackingEndpoints) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        try:
+            context.store.ping()
+        except Exception:
+            log.exception("health check: the database does not answer")
+            return problems.problem_response(503, "the database does not answer")
+        return PlainTextResponse("ok\n")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return PlainTextResponse(
+            render_metrics(context.store.recorder, tracking.counts),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
+
+def _version() -> str:
+    from mailbeacon import __version__
+
+    return __version__

@@ -1,0 +1,288 @@
+"""``/o/``, ``/c/`` and ``/u/``: the tracking endpoints, as plain ASGI.
+
+They are the hot path, so they skip the framework: one function parses the
+path, verifies the token, records the hit through the group-commit recorder
+and answers with prebuilt bytes. Rules:
+
+- The pixel is always served (200, a 43-byte GIF, never cached), even for a
+  forged or expired token: a broken image helps nobody, and the answer must
+  not tell a prober which tokens are valid. Nothing is recorded then.
+- A click redirects (302) only to a destination that was signed. Any token
+  failure answers 404 with a plain page, never a redirect.
+- ``HEAD`` is answered like ``GET`` but never recorded: it carries no
+  engagement (link checkers and prefetchers send it), and recording it would
+  let anyone inflate opens with cheap requests.
+- ``GET /u/`` only shows a confirmation form: mail scanners follow links, so
+  a GET must never unsubscribe. ``POST /u/`` with ``List-Unsubscribe=One-Click``
+  (RFC 8058) records the unsubscribe.
+- A hit is committed before its response is sent (``store.recorder``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, Final
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from mailbeacon.config import Privacy
+from mailbeacon.core.errors import InvalidDestination, TokenError
+from mailbeacon.core.events import UNKNOWN, EventType, RequestFacts, Verdict
+from mailbeacon.core.keys import KeyRing
+from mailbeacon.core.tokens import Hit, HitKind, check_destination, decode_token
+from mailbeacon.server import responses as r
+from mailbeacon.store.recorder import EventRow, Recorder
+
+__all__ = ["CLASSIFIER_HEADERS", "TrackingEndpoints"]
+
+log = logging.getLogger("mailbeacon.tracking")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Classify = Callable[[RequestFacts], Verdict]
+
+_KIND_OF: Final = {"o": HitKind.OPEN, "c": HitKind.CLICK, "u": HitKind.UNSUBSCRIBE}
+_EVENT_OF: Final = {
+    HitKind.OPEN: EventType.OPENED.value,
+    HitKind.CLICK: EventType.CLICKED.value,
+    HitKind.UNSUBSCRIBE: EventType.UNSUBSCRIBED.value,
+}
+# The request headers a classifier reads (prefetch hints, proxies, client families).
+CLASSIFIER_HEADERS: Final = frozenset(
+    {
+        b"user-agent",
+        b"purpose",
+        b"sec-purpose",
+        b"x-purpose",
+        b"x-moz",
+        b"sec-fetch-mode",
+        b"sec-fetch-dest",
+        b"sec-fetch-site",
+        b"accept",
+        b"accept-language",
+        b"via",
+        b"from",
+        b"x-forwarded-for",
+        b"forwarded",
+        b"referer",
+    }
+)
+_ONE_CLICK: Final = frozenset({b"List-Unsubscribe=One-Click", b"List-Unsubscribe=One-Click\r\n"})
+_MAX_UNSUBSCRIBE_BODY: Final = 1024
+
+
+def never_classified(_facts: RequestFacts) -> Verdict:
+    """The classification seam before a classifier is plugged in: every hit is ``unknown``."""
+    return UNKNOWN
+
+
+def anonymize_ip(ip: str) -> str | None:
+    """IPv4 to its /24, IPv6 to its /48: enough for coarse location, not for a household."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def redirect_location(url: str) -> bytes:
+    """The Location header for a signed destination: ASCII, with IRIs encoded as browsers do."""
+    url = check_destination(url)  # the MAC verified; this guards against a buggy minter sharing our key
+    if url.isascii():
+        return url.encode("ascii")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_host = quote(host, safe="")
+    netloc = parts.netloc.replace(host, ascii_host, 1) if host else parts.netloc
+    safe = "/?#[]@!$&'()*+,;=:%~-._"
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=safe),
+            quote(parts.query, safe=safe),
+            quote(parts.fragment, safe=safe),
+        )
+    ).encode("ascii")
+
+
+class TrackingEndpoints:
+    """The ASGI handler for every path under ``/o/``, ``/c/`` and ``/u/``."""
+
+    def __init__(
+        self,
+        *,
+        keys: KeyRing,
+        recorder: Recorder,
+        default_account: str,
+        known_accounts: Callable[[], Collection[str]],
+        privacy: Privacy = Privacy.ANONYMIZED,
+        client_ip: Callable[[str | None, Mapping[str, str]], str | None] | None = None,
+        classify: Classify = never_classified,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = keys
+        self._recorder = recorder
+        self._default_account = default_account
+        self._known_accounts = known_accounts
+        self._privacy = privacy
+        self._client_ip = client_ip or (lambda peer, _headers: peer)
+        self._classify = classify
+        self._clock = clock
+        self.counts: dict[str, int] = {}
+
+    def _count(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        kind = _KIND_OF[path[1]]
+        method: str = scope["method"]
+        if method not in ("GET", "HEAD") and not (method == "POST" and kind is HitKind.UNSUBSCRIBE):
+            await _send(
+                send,
+                405,
+                [*r.html_headers(r.METHOD_NOT_ALLOWED), (b"allow", b"GET, HEAD")],
+                r.METHOD_NOT_ALLOWED,
+            )
+            return
+        hit = self._verify(path[3:], kind)
+        if kind is HitKind.OPEN:
+            if hit is not None and method == "GET":
+                await self._record(scope, hit)
+            await _send(send, 200, r.PIXEL_HEADERS, r.GIF, head=method == "HEAD")
+        elif kind is HitKind.CLICK:
+            await self._click(scope, send, hit, method)
+        else:
+            await self._unsubscribe(scope, receive, send, hit, method)
+
+    def _verify(self, token: str, kind: HitKind) -> Hit | None:
+        try:
+            hit = decode_token(token, self._keys, now=self._clock(), kind=kind)
+        except TokenError as exc:
+            self._count(f"rejected:{type(exc).__name__}")
+            return None
+        self._count(f"verified:{kind.value}")
+        return hit
+
+    async def _click(self, scope: Scope, send: Send, hit: Hit | None, method: str) -> None:
+        location = None
+        if hit is not None and hit.url is not None:
+            try:
+                location = redirect_location(hit.url)
+            except InvalidDestination:
+                self._count("rejected:InvalidDestination")
+        if location is None:
+            await _send(send, 404, r.html_headers(r.NOT_FOUND), r.NOT_FOUND, head=method == "HEAD")
+            return
+        if method == "GET" and hit is not None:
+            await self._record(scope, hit)
+        headers = [(b"location", location), (b"content-length", b"0"), *r.REDIRECT_HEADERS]
+        await _send(send, 302, headers, b"")
+
+    async def _unsubscribe(
+        self, scope: Scope, receive: Receive, send: Send, hit: Hit | None, method: str
+    ) -> None:
+        if hit is None:
+            await _send(send, 404, r.html_headers(r.NOT_FOUND), r.NOT_FOUND, head=method == "HEAD")
+            return
+        if method != "POST":
+            await _send(
+                send, 200, r.html_headers(r.UNSUBSCRIBE_FORM), r.UNSUBSCRIBE_FORM, head=method == "HEAD"
+            )
+            return
+        body = await _read_body(receive, _MAX_UNSUBSCRIBE_BODY)
+        if body is None or body.strip() not in _ONE_CLICK:
+            await _send(send, 400, r.html_headers(r.BAD_UNSUBSCRIBE), r.BAD_UNSUBSCRIBE)
+            return
+        await self._record(scope, hit)
+        await _send(send, 200, r.html_headers(r.UNSUBSCRIBED), r.UNSUBSCRIBED)
+
+    async def _record(self, scope: Scope, hit: Hit) -> None:
+        account = hit.account or self._default_account
+        if hit.message_id is None or account not in self._known_accounts():
+            self._count("unattributed")  # a valid token we cannot file under a message of a known account
+            return
+        headers = _classifier_headers(scope["headers"])
+        peer = scope.get("client")
+        ip = self._client_ip(peer[0] if peer else None, headers)
+        at = self._clock()
+        facts = RequestFacts(
+            kind=hit.kind.value,
+            method=scope["method"],
+            at=at,
+            user_agent=headers.get("user-agent"),
+            ip=ip,
+            headers=headers,
+            link=hit.link,
+        )
+        verdict = self._classify(facts)
+        row = EventRow(
+            account_id=account,
+            message_id=hit.message_id,
+            recipient=hit.recipient or "",
+            type=_EVENT_OF[hit.kind],
+            at=at,
+            link=hit.link,
+            url=hit.url,
+            classification=verdict.classification.value,
+            reasons=" ".join(verdict.reasons),
+            confidence=verdict.confidence,
+            method=scope["method"],
+            **self._kept(ip, headers),
+        )
+        if not await self._recorder.record(row):
+            # The response still goes out (a broken pixel or a dead link helps nobody);
+            # the failure is logged by the recorder and counted here for /metrics.
+            self._count("record_failed")
+
+    def _kept(self, ip: str | None, headers: dict[str, str]) -> dict[str, str | None]:
+        if self._privacy is Privacy.MINIMAL:
+            return {"ip": None, "user_agent": None, "headers": None}
+        if self._privacy is Privacy.ANONYMIZED:
+            ip = anonymize_ip(ip) if ip else None
+        extra = {k: v for k, v in headers.items() if k not in ("user-agent", "x-forwarded-for", "forwarded")}
+        return {
+            "ip": ip,
+            "user_agent": headers.get("user-agent"),
+            "headers": json.dumps(extra, ensure_ascii=False) if extra else None,
+        }
+
+
+def _classifier_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    # ASGI servers give lower-case names; values are bytes in any encoding, so
+    # latin-1 (lossless) keeps a binary or malformed value classifiable, and a
+    # 100 KB header cannot blow up what is stored.
+    return {
+        name.decode("latin-1"): value[:2048].decode("latin-1")
+        for name, value in raw
+        if name in CLASSIFIER_HEADERS
+    }
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None if it is longer than ``limit``."""
+    body = b""
+    while True:
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if len(body) > limit:
+            return None
+        if not message.get("more_body"):
+            return body
+
+
+async def _send(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, *, head: bool = False
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})

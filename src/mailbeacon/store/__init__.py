@@ -1,0 +1,75 @@
+"""The store: the only package that imports SQLAlchemy.
+
+``Store.open(url)`` gives one object holding the engine and the parts that
+use it: ``accounts``, ``messages``, ``stats``, the group-commit ``recorder``
+and the status ``projector``. SQLite (``sqlite:///path``) is the embedded
+default; PostgreSQL (``postgresql://...``) serves several nodes.
+"""
+
+from __future__ import annotations
+
+from mailbeacon.store.accounts import Account, AccountStore, ApiKeyInfo, DuplicateAccount
+from mailbeacon.store.engine import make_engine
+from mailbeacon.store.messages import (
+    BadCursor,
+    DuplicateMessage,
+    EventView,
+    MessageFilter,
+    MessageRecord,
+    MessageStore,
+    MessageView,
+)
+from mailbeacon.store.migrate import upgrade
+from mailbeacon.store.projection import Projector
+from mailbeacon.store.recorder import EventRow, Recorder
+from mailbeacon.store.stats import StatsFilter, StatsStore
+
+__all__ = [
+    "Account",
+    "ApiKeyInfo",
+    "BadCursor",
+    "DuplicateAccount",
+    "DuplicateMessage",
+    "EventRow",
+    "EventView",
+    "MessageFilter",
+    "MessageRecord",
+    "MessageView",
+    "StatsFilter",
+    "Store",
+]
+
+
+class Store:
+    """Everything persistent, over one engine."""
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "full") -> None:
+        self.url = url
+        self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
+        self.accounts = AccountStore(self.engine)
+        self.messages = MessageStore(self.engine)
+        self.stats = StatsStore(self.engine)
+        self.projector = Projector(self.engine.dialect.name)
+        self.recorder = Recorder(self.engine, project=self.projector)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def upgrade(self) -> None:
+        """Apply the migrations (idempotent)."""
+        upgrade(self.engine)
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    def start(self) -> None:
+        """Start the recorder (the writer thread)."""
+        self.recorder.start()
+
+    def close(self) -> None:
+        """Flush queued events, then release connections."""
+        self.recorder.stop()
+        self.engine.dispose()

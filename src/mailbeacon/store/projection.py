@@ -1,0 +1,134 @@
+"""The ``recipients`` projection: each recipient's status, kept current from the events.
+
+``core.status`` holds the rules. For each batch the recorder commits, the
+batch's events are folded per recipient (``fold``) into a partial state, and
+that state is merged into the stored one by an upsert whose SQL is
+``core.status.merge`` written column by column: times take the earlier
+value, the status the higher ``rank``. Because fold and merge are order-
+independent and idempotent, a late, repeated or out-of-order event changes
+nothing it should not. It runs in the same transaction as the events insert,
+so the projection never lags behind what was committed.
+
+Messages first seen through an offline-minted link get a row here too
+(``registered = false``), so they list and count like the others.
+
+The statements go through the driver's ``executemany`` (see ``recorder``):
+SQLAlchemy's compiler would cost more per row than the database does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from mailbeacon.core.events import Classification, EventType
+from mailbeacon.core.status import EventFacts, RecipientState, Status, event_state, merge, rank
+from mailbeacon.store.recorder import EventRow
+from mailbeacon.store.schema import events, recipients
+
+__all__ = ["Projector", "state_from_row"]
+
+_TIMES = tuple(field.name for field in fields(RecipientState) if field.name != "status")
+_COLUMNS = ("account_id", "message_id", "recipient", "status", "status_rank", *_TIMES)
+
+Key = tuple[str, str, str]
+
+
+def state_from_row(row: Any) -> RecipientState:
+    return RecipientState(Status(row.status), **{name: getattr(row, name) for name in _TIMES})
+
+
+def _earlier(dialect: str, column: str) -> str:
+    if dialect == "postgresql":
+        return f"LEAST(excluded.{column}, mb_recipients.{column})"  # LEAST skips NULLs
+    # SQLite's two-argument min() is NULL if either is: fall back to whichever is set.
+    return (
+        f"coalesce(min(excluded.{column}, mb_recipients.{column}), excluded.{column}, mb_recipients.{column})"
+    )
+
+
+def _upsert_sql(dialect: str) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    greatest = "GREATEST" if dialect == "postgresql" else "max"
+    updates = [
+        "status = CASE WHEN excluded.status_rank > mb_recipients.status_rank "
+        "THEN excluded.status ELSE mb_recipients.status END",
+        f"status_rank = {greatest}(excluded.status_rank, mb_recipients.status_rank)",
+        *(f"{name} = {_earlier(dialect, name)}" for name in _TIMES),
+    ]
+    return (
+        f"INSERT INTO mb_recipients ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))}) "  # noqa: S608
+        f"ON CONFLICT (account_id, message_id, recipient) DO UPDATE SET {', '.join(updates)}"
+    )
+
+
+def _messages_sql(dialect: str) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    return (
+        "INSERT INTO mb_messages (account_id, id, channel, created_at, registered) "  # noqa: S608
+        f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) ON CONFLICT DO NOTHING"
+    )
+
+
+def _facts(row: EventRow) -> EventFacts:
+    return EventFacts(EventType(row.type), row.at, Classification(row.classification))
+
+
+def fold_batch(rows: Iterable[EventRow]) -> dict[Key, RecipientState]:
+    """Each recipient's partial state from this batch alone."""
+    states: dict[Key, RecipientState] = {}
+    for row in rows:
+        key = (row.account_id, row.message_id, row.recipient)
+        state = event_state(_facts(row))
+        earlier = states.get(key)
+        states[key] = state if earlier is None else merge(earlier, state)
+    return states
+
+
+class Projector:
+    """Merges committed event batches into ``mb_recipients``."""
+
+    def __init__(self, dialect: str) -> None:
+        self._upsert = _upsert_sql(dialect)
+        self._messages = _messages_sql(dialect)
+
+    def __call__(self, cursor: Any, rows: Sequence[EventRow]) -> None:
+        """Run inside the recorder's transaction, on its DBAPI cursor."""
+        states = fold_batch(rows)
+        first_seen: dict[tuple[str, str], float] = {}
+        for row in rows:
+            key = (row.account_id, row.message_id)
+            if row.at < first_seen.get(key, float("inf")):
+                first_seen[key] = row.at
+        cursor.executemany(self._messages, [(a, m, "email", at, False) for (a, m), at in first_seen.items()])
+        cursor.executemany(
+            self._upsert,
+            [
+                (*key, s.status.value, rank(s.status), *(getattr(s, name) for name in _TIMES))
+                for key, s in states.items()
+            ],
+        )
+
+    def rebuild(self, connection: Connection, account_id: str, message_id: str) -> None:
+        """Recompute one message's recipients from all its events (after a reclassification)."""
+        query = select(*(events.c[name] for name in EventRow._fields)).where(
+            events.c.account_id == account_id, events.c.message_id == message_id
+        )
+        states = fold_batch(EventRow(*row) for row in connection.execute(query))
+        for (account, message, recipient), state in states.items():
+            connection.execute(
+                recipients.update()
+                .where(
+                    recipients.c.account_id == account,
+                    recipients.c.message_id == message,
+                    recipients.c.recipient == recipient,
+                )
+                .values(
+                    status=state.status.value,
+                    status_rank=rank(state.status),
+                    **{n: getattr(state, n) for n in _TIMES},
+                )
+            )

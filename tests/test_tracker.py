@@ -50,6 +50,18 @@ def test_decode_accepts_url_or_bare_token(tracker: Tracker) -> None:
     assert tracker.decode(url + "?utm=ignored") == hit
 
 
+def test_decode_parses_a_url_whose_query_or_fragment_follows_the_token(tracker: Tracker) -> None:
+    url = tracker.click_url("https://a.example/x", message_id="m1")
+    hit = tracker.decode(url)
+    for suffix in ("#top", "?next=/a/b", "?q=1#f", "/"):
+        assert tracker.decode(url + suffix) == hit
+
+
+def test_decode_of_a_malformed_token_on_our_own_path_is_malformed(tracker: Tracker) -> None:
+    with pytest.raises(MalformedToken):
+        tracker.decode("https://t.example.com/c/not+base64url")
+
+
 def test_open_token_on_click_path_is_refused(tracker: Tracker) -> None:
     token = tracker.open_url(message_id="m").rpartition("/")[2]
     with pytest.raises(MalformedToken, match="token for open, not for click"):

@@ -10,7 +10,6 @@ the clock for expiry, and turns core results into URLs, HTML and messages.
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -37,7 +36,6 @@ __all__ = ["GmailClipWarning", "Tracker"]
 
 _PATH_OF: Final = {HitKind.OPEN: "o", HitKind.CLICK: "c", HitKind.UNSUBSCRIBE: "u"}
 _KIND_OF_PATH: Final = {path + "/": kind for kind, path in _PATH_OF.items()}
-_URL_EXTRAS: Final = re.compile(r"[/?#]")
 # A URL may carry a base path and a query string around its token; anything far
 # longer than a token cannot be one and is refused before any work.
 _MAX_URL_CHARS: Final = MAX_TOKEN_CHARS + 2048
@@ -83,7 +81,7 @@ class Tracker:
         self.pixel_position: Final = PixelPosition(pixel_position)
         self._clock = clock
         self._prefix = {kind: f"{self.base_url}/{path}/" for kind, path in _PATH_OF.items()}
-        self._base_slash = self.base_url + "/"
+        self._kind_of_head = {prefix[:-1]: kind for kind, prefix in self._prefix.items()}
 
     def __repr__(self) -> str:
         return f"Tracker({self.base_url!r}, keys={self.keys!r}, encrypt={self.encrypt})"
@@ -170,18 +168,18 @@ class Tracker:
         token of that kind: an open token is never honoured as a click.
         """
         if type(url_or_token) is str:
-            if url_or_token.startswith(self._base_slash):
-                # Our own URL shape, {base}/{o|c|u}/{token}: decode without parsing.
-                # A query string or extra path makes that token malformed; then parse.
-                at = len(self._base_slash)
-                kind = _KIND_OF_PATH.get(url_or_token[at : at + 2])
-                if kind is not None:
-                    try:
-                        return decode_token(url_or_token[at + 2 :], self.keys, now=self._clock(), kind=kind)
-                    except MalformedToken:
-                        if not _URL_EXTRAS.search(url_or_token, at + 2):
-                            raise
-            elif "/" not in url_or_token:
+            # Our own URL shape, {base}/{o|c|u}/{token}: one rpartition and one lookup
+            # find the kind, without parsing. A query string or fragment makes that
+            # token malformed; then the URL is parsed after all.
+            head, slash, token = url_or_token.rpartition("/")
+            kind = self._kind_of_head.get(head)
+            if kind is not None:
+                try:
+                    return decode_token(token, self.keys, now=self._clock(), kind=kind)
+                except MalformedToken:
+                    if "?" not in token and "#" not in token:
+                        raise
+            elif not slash:
                 return decode_token(url_or_token, self.keys, now=self._clock())
         token, kind = _split_url(url_or_token)
         return decode_token(token, self.keys, now=self._clock(), kind=kind)

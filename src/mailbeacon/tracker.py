@@ -25,6 +25,7 @@ from mailbeacon.core.keys import KeyRing
 from mailbeacon.core.text import rewrite_text_links
 from mailbeacon.core.tokens import (
     MAX_TOKEN_CHARS,
+    ClickMinter,
     Hit,
     HitKind,
     check_destination,
@@ -309,27 +310,23 @@ class Tracker:
         numbering: count[int],
     ) -> Callable[[str, int], str | None]:
         """The rewriters' callback: destination -> tracked URL, numbering links across parts."""
-        expires = self._expiry(None)
+        minter = ClickMinter(
+            self.keys,
+            message_id=message_id,
+            recipient=recipient,
+            metadata=metadata,
+            expires_at=self._expiry(None),
+            account=self.account,
+            encrypt=self.encrypt,
+        )
         prefix = self._prefix[HitKind.CLICK]
 
         def mint(url: str, _index: int) -> str | None:
             link = next(numbering)
             try:
-                token = encode_token(
-                    self.keys,
-                    HitKind.CLICK,
-                    message_id=message_id,
-                    recipient=recipient,
-                    url=url,
-                    metadata=metadata,
-                    expires_at=expires,
-                    account=self.account,
-                    link=link,
-                    encrypt=self.encrypt,
-                )
+                return prefix + minter(url, link)
             except InvalidDestination:
                 return None  # the rewriter leaves a link it cannot sign exactly as it was
-            return prefix + token
 
         return mint
 

@@ -18,7 +18,14 @@ from mailbeacon.core.errors import (
     UnknownKey,
 )
 from mailbeacon.core.keys import Key, KeyRing
-from mailbeacon.core.tokens import MAX_TOKEN_CHARS, HitKind, check_destination, decode_token, encode_token
+from mailbeacon.core.tokens import (
+    MAX_TOKEN_CHARS,
+    ClickMinter,
+    HitKind,
+    check_destination,
+    decode_token,
+    encode_token,
+)
 
 NOW = 1_700_000_000.0
 RING = KeyRing([Key("k1", bytes(range(32)))])
@@ -199,6 +206,18 @@ def test_metadata_that_cannot_be_encoded_is_a_type_error() -> None:
         encode_token(RING, HitKind.OPEN, metadata={"when": object()})
 
 
+def test_click_minter_refuses_what_encode_token_refuses() -> None:
+    minter = ClickMinter(RING, message_id="m")
+    with pytest.raises(InvalidDestination):
+        minter("javascript:alert(1)", 0)
+    with pytest.raises(TypeError, match="link"):
+        minter("https://a.example/", -1)
+    with pytest.raises(TypeError, match="metadata"):
+        ClickMinter(RING, metadata={"when": object()})
+    with pytest.raises(TypeError, match="expires_at"):
+        ClickMinter(RING, expires_at=1.5)  # type: ignore[arg-type]
+
+
 # -- properties -------------------------------------------------------------------
 
 _text = st.text(max_size=40)
@@ -274,3 +293,30 @@ def test_truncations_never_verify(data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(token) - 1))
     with pytest.raises(TokenError):
         decode_token(token[:cut], RING, now=NOW)
+
+
+@settings(max_examples=200)
+@given(
+    message_id=st.none() | _text,
+    recipient=st.none() | _text,
+    metadata=st.none() | _meta,
+    expires_at=st.none() | st.integers(0, 2**40),
+    account=st.none() | _text,
+    link=st.integers(0, 2**40),
+    url=st.sampled_from(["https://a.example/p", "//cdn.example/x", "http://b.example/?q=é"]),
+    encrypt=st.booleans(),
+)
+def test_click_minter_mints_what_encode_token_mints(
+    message_id: str | None,
+    recipient: str | None,
+    metadata: dict[str, object] | None,
+    expires_at: int | None,
+    account: str | None,
+    link: int,
+    url: str,
+    encrypt: bool,
+) -> None:
+    fields = {"message_id": message_id, "recipient": recipient, "metadata": metadata}
+    fields |= {"expires_at": expires_at, "account": account, "encrypt": encrypt}
+    minter = ClickMinter(RING, **fields)  # type: ignore[arg-type]
+    assert minter(url, link) == encode_token(RING, HitKind.CLICK, url=url, link=link, **fields)  # type: ignore[arg-type]

@@ -82,6 +82,7 @@ class RequestFacts:
     reads (see ``CLASSIFIER_HEADERS`` in the server). Times are Unix seconds;
     ``sent_at`` and ``delivered_at`` are None when unknown. ``ip`` is the client
     address after trusted-proxy resolution, or None at privacy level ``minimal``.
+    ``honeypot`` is true for the hidden link the rewriter can add: only machines follow it.
     """
 
     kind: str  # "open", "click" or "unsubscribe"
@@ -93,3 +94,4 @@ class RequestFacts:
     sent_at: float | None = None
     delivered_at: float | None = None
     link: int | None = None
+    honeypot: bool = False

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import click
 
+from mailbeacon.cli.classify import classify
 from mailbeacon.cli.rewrite import rewrite
 from mailbeacon.cli.server import SERVER_COMMANDS
 from mailbeacon.cli.tokens import keys, token
@@ -26,5 +27,5 @@ def main() -> None:
     """mailbeacon: signed tracking links, byte-exact rewriting, honest reports."""
 
 
-for _command in (keys, rewrite, token, *SERVER_COMMANDS):
+for _command in (classify, keys, rewrite, token, *SERVER_COMMANDS):
     main.add_command(_command)

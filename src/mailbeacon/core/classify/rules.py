@@ -7,7 +7,8 @@ Each rule looks at one hit and returns a ``Finding`` or None. Weighing:
    a machine even with Gmail's proxy string, and an Outlook desktop open right
    after delivery is still a person (a mail client's own string outranks timing).
 2. Otherwise *weak* findings count: two or more make a machine (Mautic's bot
-   ratio takes 2 of 3 signals), one leaves the hit ``unknown``.
+   ratio takes 2 of 3 signals), one leaves the hit ``unknown``, unless it is
+   one that only corroborates (``CORROBORATING``): then the hit is a person.
 3. Otherwise the hit is a person: no machine signal was found.
 
 Per-message evidence (bursts, honeypots, click before open) is added later by
@@ -235,11 +236,17 @@ def _undecided(weak: tuple[str, ...]) -> Assessment:
     return Assessment(from_hints(weak), False, weak)
 
 
+# Hints that only corroborate: alone they are ordinary people (Apple Mail with MPP off sends
+# the bare WebKit string; image-blocking clients click without an open), next to another
+# hint they tip the balance (warmbly PR#569; ValueBuilder "click before open within 30 s").
+CORROBORATING: Final = frozenset({"bare_webkit", "click_before_open"})
+
+
 @cache
 def from_hints(weak: tuple[str, ...]) -> Verdict:
     """The verdict for a hit no rule decided: two hints make a machine, one leaves it unknown."""
     if len(weak) >= 2:
         return Verdict(Classification.MACHINE, weak, 0.6)
-    if weak:
+    if weak and weak[0] not in CORROBORATING:
         return Verdict(Classification.UNKNOWN, weak, 0.5)
-    return Verdict(Classification.HUMAN, ("no_machine_signal",), 0.6)
+    return Verdict(Classification.HUMAN, ("no_machine_signal", *weak), 0.6)

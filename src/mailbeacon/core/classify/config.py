@@ -32,8 +32,8 @@ class ClassifierConfig:
     burst_seconds: float = 10.0
     burst_min_links: int = 3
     # A Chrome older than this is a hint (Defender detonates with Chrome/57..101: gophish#973,
-    # #2646). No clock in the core: raise it as browsers move on.
-    stale_chrome_major: int = 100
+    # #2646). No clock in the core: raise it as browsers move on (110 shipped in 2023-02).
+    stale_chrome_major: int = 110
     # Count Gmail's display-time proxy as "unknown" rather than a person (Mailgun's bot=gmail).
     gmail_proxy_as_unknown: bool = False
     # The operator's own known scanners (MAILBEACON_SCANNER_NETWORKS), after the shipped list.

@@ -237,9 +237,10 @@ def _undecided(weak: tuple[str, ...]) -> Assessment:
 
 
 # Hints that only corroborate: alone they are ordinary people (Apple Mail with MPP off sends
-# the bare WebKit string; image-blocking clients click without an open), next to another
-# hint they tip the balance (warmbly PR#569; ValueBuilder "click before open within 30 s").
-CORROBORATING: Final = frozenset({"bare_webkit", "click_before_open"})
+# the bare WebKit string; unpatched office PCs run old Chrome; image-blocking clients click
+# without an open), next to another hint they tip the balance (warmbly PR#569;
+# ValueBuilder "click before open within 30 s").
+CORROBORATING: Final = frozenset({"bare_webkit", "click_before_open", "stale_browser"})
 
 
 @cache

@@ -88,6 +88,15 @@ def test_mac_matches_stdlib_hmac_of_derived_key() -> None:
     assert key.mac(b"hello") == hmac.digest(mac_key, b"hello", "sha256")
 
 
+def test_key_verify_accepts_only_the_truncated_mac() -> None:
+    key = RING.active
+    tag = key.mac(b"hello")[:16]
+    assert key.verify(b"hello", tag)
+    assert not key.verify(b"hellO", tag)
+    assert not key.verify(b"hello", bytes(16))
+    assert not OTHER.active.verify(b"hello", tag)
+
+
 def test_encrypted_round_trip_hides_the_payload() -> None:
     token = encode_token(
         RING, HitKind.CLICK, url="https://secret.example/", recipient="alice@example.com", encrypt=True

@@ -27,6 +27,7 @@ __all__ = ["MIN_SECRET_BYTES", "Key", "KeyRing"]
 MIN_SECRET_BYTES: Final = 16
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 _BLOCK: Final = 64  # SHA-256 block size
+_compare_digest: Final = hmac.compare_digest
 
 
 def _derive(secret: bytes, label: bytes) -> bytes:
@@ -74,6 +75,19 @@ class Key:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()
+
+    def verify(self, message: bytes, tag: bytes) -> bool:
+        """Whether ``tag`` is the MAC of ``message`` truncated to ``len(tag)`` bytes.
+
+        The comparison takes constant time: a timing difference would let an
+        attacker find a valid tag byte by byte. The caller checks ``len(tag)``
+        (a short tag is a weak one). ``mac()`` written out, as the decoder's hot path.
+        """
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return _compare_digest(outer.digest()[: len(tag)], tag)
 
     def __repr__(self) -> str:
         return f"Key(id={self.id!r}, secret=<{len(self.secret)} bytes hidden>)"

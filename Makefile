@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SDIST  := .cache/sdist/pytracking2-0.4.6.tar.gz
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-server clean
 
 run: $(VENV)/.run-installed
 	$(BIN)/mailbeacon serve
@@ -21,6 +21,13 @@ lint: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/core.py
+
+# Issue 3's numbers: nginx, pytracking2 under gunicorn, mailbeacon on SQLite and PostgreSQL (benchmarks/README.md).
+bench-server: | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		{ apt-get update -qq && apt-get install -y wrk nginx-light; }
+	$(BIN)/python benchmarks/server.py $(BENCH_SERVER_ARGS)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

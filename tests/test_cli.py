@@ -8,7 +8,6 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from mailbeacon import KeyRing, Tracker
@@ -141,10 +140,3 @@ def test_keys_generate_keep_appends_current() -> None:
     code, out, _ = _run("keys", "generate", "--id", "k2", "--keep")
     assert code == 0
     assert [k.id for k in KeyRing.parse(out.strip())] == ["k2", "k1"]
-
-
-@pytest.mark.parametrize("args", [("serve",), ("serve", "--port", "9000")])
-def test_serve_explains_and_succeeds(args: tuple[str, ...]) -> None:
-    code, out, _ = _run(*args)
-    assert code == 0
-    assert "server comes next" in out

@@ -12,9 +12,16 @@ import click
 
 from mailbeacon.config import Settings
 from mailbeacon.core.errors import MailbeaconError
+from mailbeacon.core.keys import KeyRing
 from mailbeacon.tracker import Tracker
 
-__all__ = ["metadata_option_value", "one_line_errors", "tracker_from_env", "tracker_options"]
+__all__ = [
+    "keys_from_env",
+    "metadata_option_value",
+    "one_line_errors",
+    "tracker_from_env",
+    "tracker_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,11 +37,18 @@ def one_line_errors() -> Iterator[None]:
         raise click.ClickException(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
 
 
+def keys_from_env(settings: Settings) -> KeyRing:
+    """``MAILBEACON_KEYS``, else the key file ``mailbeacon serve`` generated in the data directory."""
+    if settings.keys is None and (settings.data_dir / "keys").is_file():
+        return KeyRing.parse((settings.data_dir / "keys").read_text().strip())
+    return settings.require_keys()
+
+
 def tracker_from_env(base_url: str | None, encrypt: bool | None, ttl: int | None) -> Tracker:
     settings = Settings.from_env()
     return Tracker(
         base_url or settings.base_url,
-        settings.require_keys(),
+        keys_from_env(settings),
         encrypt=settings.encrypt_tokens if encrypt is None else encrypt,
         ttl=timedelta(seconds=ttl) if ttl else settings.token_ttl,
     )

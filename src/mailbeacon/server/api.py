@@ -32,6 +32,7 @@ from mailbeacon.server.schemas import (
     Problem,
     RecipientOut,
     StatsOut,
+    Timestamp,
     to_time,
 )
 from mailbeacon.store import (
@@ -49,8 +50,14 @@ from mailbeacon.store.ids import new_id
 __all__ = ["router"]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `mailbeacon apikey create NAME`.")
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "content": {"application/problem+json": {}}, "description": description}
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}, "description": phrase}
+    status: _problem(phrase)
     for status, phrase in (
         (400, "Malformed request"),
         (401, "Missing or unknown API key"),
@@ -109,6 +116,8 @@ def _event_out(event: EventView) -> EventOut:
         url=event.url,
         event_id=event.event_id,
         detail=event.detail,
+        ip=event.ip,
+        user_agent=event.user_agent,
     )
 
 
@@ -133,7 +142,11 @@ def _summary_fields(view: MessageView) -> dict[str, Any]:
 
 
 @router.post(
-    "/messages", status_code=201, response_model=MessageCreated, summary="Register and track a message"
+    "/messages",
+    status_code=201,
+    response_model=MessageCreated,
+    summary="Register and track a message",
+    responses={409: _problem("A message with this id exists in this account")},
 )
 async def create_message(body: MessageIn, account: Account, ctx: Ctx) -> MessageCreated:
     message_id = body.id or new_id()
@@ -188,8 +201,8 @@ async def list_messages(
     campaign: Annotated[str | None, Query(max_length=200)] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
     recipient: Annotated[str | None, Query(max_length=320)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Timestamp | None = None,
+    created_before: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=600)] = None,
 ) -> MessageList:
@@ -279,8 +292,8 @@ async def stats(
     ctx: Ctx,
     campaign: Annotated[str | None, Query(max_length=200)] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     group_by: Literal["campaign", "tag"] = "campaign",
 ) -> dict[str, Any]:
     where = StatsFilter(

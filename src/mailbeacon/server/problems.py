@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 __all__ = ["ProblemError", "install", "problem_response"]
 
@@ -86,6 +87,15 @@ def _validation(exc: RequestValidationError) -> Response:
     return problem_response(422, f"invalid value for: {fields}", errors=errors)
 
 
+def _allowed(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _on_validation(_request: Request, exc: RequestValidationError) -> Response:
@@ -96,13 +106,18 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
 
     @app.exception_handler(HTTPException)
-    async def _on_http(_request: Request, exc: HTTPException) -> Response:
+    async def _on_http(request: Request, exc: HTTPException) -> Response:
         detail = (
             exc.detail
             if isinstance(exc.detail, str) and exc.detail != HTTPStatus(exc.status_code).phrase
             else None
         )
-        return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; GET and POST on
+            # /api/v1/messages are two routes, so gather what every route of this path allows.
+            headers["Allow"] = ", ".join(sorted(_allowed(request)))
+        return problem_response(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _on_bug(request: Request, exc: Exception) -> Response:

@@ -6,10 +6,11 @@ field rather than silently ignored data.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "EventIn",
@@ -19,6 +20,7 @@ __all__ = [
     "MessageList",
     "MessageOut",
     "Problem",
+    "Timestamp",
     "to_time",
 ]
 
@@ -27,6 +29,19 @@ MessageId = Annotated[str, StringConstraints(pattern=_ID_PATTERN)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Recipient = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339_only(value: object) -> object:
+    # pydantic would also take 0.5 or "1700000000" as a time; the API documents RFC 3339 only.
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value
+    raise ValueError("must be an RFC 3339 time with a time zone, e.g. 2026-01-31T12:00:00Z")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 
 
 def to_time(at: float | None) -> datetime | None:
@@ -91,6 +106,8 @@ class EventOut(BaseModel):
     url: str | None = None
     event_id: str | None = None
     detail: dict[str, Any] | None = None
+    ip: str | None = Field(None, description="As kept at the server's privacy level (MAILBEACON_PRIVACY).")
+    user_agent: str | None = None
 
 
 class RecipientOut(BaseModel):
@@ -134,7 +151,7 @@ class EventIn(_In):
 
     type: Literal["delivered", "deferred", "bounced", "failed", "complained"]
     recipient: Recipient | None = Field(None, description="Defaults to the message's only recipient.")
-    at: datetime | None = Field(None, description="When it happened (RFC 3339); defaults to now.")
+    at: Timestamp | None = Field(None, description="When it happened (RFC 3339); defaults to now.")
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
         None, description="Your id for this event: reporting it again changes nothing (idempotent)."
     )

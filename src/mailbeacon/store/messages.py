@@ -65,6 +65,8 @@ class EventView:
     confidence: float
     event_id: str | None
     detail: dict[str, Any] | None
+    ip: str | None = None
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,8 @@ def _event_view(row: Any) -> EventView:
         confidence=row.confidence,
         event_id=row.event_id,
         detail=json.loads(row.detail) if row.detail else None,
+        ip=row.ip,
+        user_agent=row.user_agent,
     )
 
 

@@ -139,4 +139,5 @@ def _order(item: tuple[str | None, Any]) -> tuple[bool, str]:
 
 def _finish(group_by: str, key: str | None, group: dict[str, Any]) -> dict[str, Any]:
     links: Iterable[dict[str, Any]] = group.pop("links").values()
-    return {group_by: key, **group, "links": sorted(links, key=lambda entry: entry["url"] or "")}
+    names = {"campaign": None, "tag": None, group_by: key}
+    return {**names, **group, "links": sorted(links, key=lambda entry: entry["url"] or "")}

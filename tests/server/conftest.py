@@ -1,0 +1,38 @@
+"""One real server per database for the whole session; each test makes its own account."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailbeacon.config import generate_keyring
+
+from .harness import Server
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(database_url, tmp_path_factory.mktemp("server"), generate_keyring().to_spec()).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def key(server: Server) -> str:
+    """The API key of a sender account of this test's own."""
+    return server.new_account(f"acct-{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def fresh_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A server of this test's own (to kill, restart or configure differently)."""
+    running = Server(database_url, tmp_path, generate_keyring().to_spec())
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,74 @@
+"""A hit that got its answer survives ``kill -9``; a graceful stop commits what is queued."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from .harness import Server
+
+
+def _hammer(server: Server, urls: list[str], answered: list[str], stop: threading.Event) -> None:
+    with httpx.Client(timeout=5) as client:
+        for url in urls:
+            if stop.is_set():
+                return
+            try:
+                if client.get(url).status_code == 200:
+                    answered.append(url)
+            except httpx.HTTPError:
+                return  # the server died under us: this hit got no answer, so it may be lost
+
+
+def _committed(server: Server, key: str, prefix: str) -> set[str]:
+    found: set[str] = set()
+    client = server.client(key)
+    cursor = None
+    while True:
+        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/api/v1/messages", params=params).json()
+        found |= {m["id"] for m in body["data"] if m["id"].startswith(prefix) and m["status"] == "opened"}
+        cursor = body["next_cursor"]
+        if not cursor:
+            return found
+
+
+def test_kill_9_under_load_loses_no_answered_hit(fresh_server: Server) -> None:
+    server = fresh_server.start()
+    tracker = server.tracker()
+    urls = [[tracker.open_url(message_id=f"k9-{w}-{i}") for i in range(4000)] for w in range(8)]
+    answered: list[str] = []
+    stop = threading.Event()
+    with ThreadPoolExecutor(8) as pool:
+        jobs = [pool.submit(_hammer, server, chunk, answered, stop) for chunk in urls]
+        while len(answered) < 1500:
+            threading.Event().wait(0.05)
+        server.stop(signal.SIGKILL)  # no shutdown hook runs: only what was committed survives
+        stop.set()
+        for job in jobs:
+            job.result()
+    server.start()
+    key = server.new_account("default")
+    ids = set(answered)
+    committed = _committed(server, key, "k9-")
+    minted = {tracker.decode(url).message_id: url for url in ids}
+    assert len(minted) >= 1500
+    missing = set(minted) - committed
+    assert missing == set(), f"{len(missing)} answered hits were lost"
+
+
+def test_graceful_stop_keeps_every_answered_hit(fresh_server: Server) -> None:
+    server = fresh_server.start()
+    tracker = server.tracker()
+    urls = [tracker.open_url(message_id=f"term-{i}") for i in range(300)]
+    with httpx.Client(timeout=5) as client:
+        assert all(client.get(url).status_code == 200 for url in urls)
+    server.stop(signal.SIGTERM)
+    assert server.process is not None
+    assert server.process.returncode is not None
+    server.start()
+    key = server.new_account("default")
+    assert len(_committed(server, key, "term-")) == 300

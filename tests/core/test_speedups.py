@@ -1,4 +1,4 @@
-"""The compiled scanner (core/_speedups.pyx) gives exactly what the pure-Python one gives.
+"""The compiled module (core/_speedups.pyx) gives exactly what the pure-Python code gives.
 
 ``pure_scan`` is the reference. Every test here runs both on the same input and
 compares the whole ``Scan`` (links with their tags, spans and quotes, body
@@ -8,6 +8,7 @@ skip, except with CI=true, where they fail: CI must test what users install.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbeacon.core import html_scan
+from mailbeacon.core import html_scan, tokens
+from mailbeacon.core.errors import MalformedToken
 from mailbeacon.core.html_scan import Scan, pure_scan
 
 CORPUS = Path(__file__).parents[2] / ".." / "shared" / "corpus" / "email-html"
@@ -181,3 +183,57 @@ PIECES = [
 )
 def test_property_same_as_pure_python(html: str) -> None:
     same(html)
+
+
+# -- base64url decoding of tokens --------------------------------------------------------------
+
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def b64url_decode() -> Callable[[str], bytes | None]:
+    compiled()  # skips or fails the same way when the module is missing
+    from mailbeacon.core import _speedups
+
+    return _speedups.b64url_decode
+
+
+def pure_b64decode(token: str) -> bytes | None:
+    """What core.tokens decodes without the compiled module, or None where it refuses."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokens, "_b64url_decode", None)
+        try:
+            return tokens._b64decode(token)
+        except MalformedToken:
+            return None
+
+
+def test_tokens_use_the_compiled_decoder_when_built() -> None:
+    assert tokens._b64url_decode is b64url_decode()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=300))
+def test_property_canonical_tokens_decode_in_c(raw: bytes) -> None:
+    token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert b64url_decode()(token) == raw == pure_b64decode(token)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet=B64URL + "+/=", max_size=40),
+        st.text(alphabet=B64URL + "é\0 ", max_size=12),
+        st.text(max_size=12),
+        st.binary(max_size=60).map(lambda raw: base64.urlsafe_b64encode(raw).decode()),
+    )
+)
+def test_property_compiled_decoder_is_the_pure_one_or_defers(token: str) -> None:
+    fast = b64url_decode()(token)
+    assert fast is None or fast == pure_b64decode(token)
+
+
+@pytest.mark.parametrize("token", ["QQ", "QR", "QQ==", "Q", "Q+Q/", "QQé", "", "A" * 4096])
+def test_compiled_decoder_edges(token: str) -> None:
+    fast = b64url_decode()(token)
+    assert fast is None or fast == pure_b64decode(token)
+    assert (fast is None) == (token in ("QR", "QQ==", "Q", "Q+Q/", "QQé"))

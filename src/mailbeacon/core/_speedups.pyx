@@ -445,3 +445,55 @@ def scan(str html, bint links, object href_type, object opted_out):
     if kind == PyUnicode_2BYTE_KIND:
         return _scan(<ucs2 *>PyUnicode_DATA(html), html, n, links, href_type, opted_out)
     return _scan(<ucs4 *>PyUnicode_DATA(html), html, n, links, href_type, opted_out)
+
+
+# -- base64url for core.tokens ---------------------------------------------------
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+
+cdef signed char _SEXTET[256]
+cdef int _k
+for _k in range(256):
+    _SEXTET[_k] = -1
+for _k, _c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"):
+    _SEXTET[ord(_c)] = _k
+
+
+def b64url_decode(str token):
+    """The bytes of a canonical, unpadded base64url ``token``; None for anything else.
+
+    None is not an error: ``core.tokens._b64decode`` then decodes (or refuses) the
+    token itself, so only the common, well-formed case is done here. Canonical:
+    only the base64url alphabet, no padding, no length of 4k+1, and the unused low
+    bits of the last character zero.
+    """
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(token), i = 0, o = 0, tail = n % 4
+    cdef const unsigned char *p
+    cdef unsigned char *out
+    cdef unsigned int v
+    cdef signed char a, b, c, d
+    if PyUnicode_KIND(token) != PyUnicode_1BYTE_KIND or tail == 1:
+        return None
+    p = <const unsigned char *>PyUnicode_DATA(token)
+    result = PyBytes_FromStringAndSize(NULL, n // 4 * 3 + (tail - 1 if tail else 0))
+    out = <unsigned char *>PyBytes_AS_STRING(result)
+    while i + 4 <= n:
+        a, b, c, d = _SEXTET[p[i]], _SEXTET[p[i + 1]], _SEXTET[p[i + 2]], _SEXTET[p[i + 3]]
+        if (a | b | c | d) < 0:
+            return None
+        v = (<unsigned int>a << 18) | (<unsigned int>b << 12) | (<unsigned int>c << 6) | <unsigned int>d
+        out[o], out[o + 1], out[o + 2] = (v >> 16) & 0xFF, (v >> 8) & 0xFF, v & 0xFF
+        i += 4
+        o += 3
+    if tail:
+        a, b = _SEXTET[p[i]], _SEXTET[p[i + 1]]
+        c = _SEXTET[p[i + 2]] if tail == 3 else 0
+        if (a | b | c) < 0:
+            return None
+        v = (<unsigned int>a << 18) | (<unsigned int>b << 12) | (<unsigned int>c << 6)
+        if (tail == 2 and v & 0xFFFF) or (tail == 3 and v & 0xFF):
+            return None  # not canonical: "QQ" and "QR" would both decode to b"A"
+        out[o] = (v >> 16) & 0xFF
+        if tail == 3:
+            out[o + 1] = (v >> 8) & 0xFF
+    return result

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import product
@@ -286,6 +286,13 @@ _CANONICAL_LAST: Final = ("", "", "AQgw", "AEIMQUYcgkosw048")
 _NOT_BASE64URL: Final = "token is not base64url (A-Z, a-z, 0-9, '-', '_', no padding)"
 
 
+_b64url_decode: Callable[[str], bytes | None] | None
+try:  # the optional compiled module (core/_speedups.pyx); None from it means "decide here"
+    from mailbeacon.core._speedups import b64url_decode as _b64url_decode
+except ImportError:
+    _b64url_decode = None
+
+
 def _b64decode(token: str) -> bytes:
     if type(token) is not str:
         raise MalformedToken(f"a token is a string, not {type(token).__name__}")
@@ -293,6 +300,8 @@ def _b64decode(token: str) -> bytes:
     if size > MAX_TOKEN_CHARS:
         # Refused before any decoding work: the cost of a bad request stays constant.
         raise MalformedToken(f"token is longer than {MAX_TOKEN_CHARS} characters")
+    if _b64url_decode is not None and (raw := _b64url_decode(token)) is not None:
+        return raw  # a canonical token, decoded in one C pass; anything else is judged below
     # "+" and "/" are the standard alphabet's spelling of "-" and "_": refused
     # before the mapping, so that one token has one spelling. a2b_base64 reads an
     # ASCII str directly and refuses any other (ValueError), and str.replace is

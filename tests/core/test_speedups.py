@@ -237,3 +237,38 @@ def test_compiled_decoder_edges(token: str) -> None:
     fast = b64url_decode()(token)
     assert fast is None or fast == pure_b64decode(token)
     assert (fast is None) == (token in ("QR", "QQ==", "Q", "Q+Q/", "QQé"))
+
+
+# -- the shape check of a token body --------------------------------------------------------------
+
+FIELD_VALUES = [None, "s", {}, {"k": 1}, 0, 7, True, 1.5, b"b", [], "", -1]
+
+
+def body_padding() -> Callable[[object], tuple[None, ...] | None]:
+    compiled()
+    from mailbeacon.core import _speedups
+
+    return _speedups.body_padding
+
+
+def test_tokens_use_the_compiled_shape_check_when_built() -> None:
+    assert tokens._body_padding is body_padding()
+
+
+@pytest.mark.parametrize("shape", list(tokens._SHAPES), ids=str)
+def test_every_valid_shape_pads_alike(shape: tuple[type, ...]) -> None:
+    example = {str: "s", dict: {}, int: 1, type(None): None}
+    fields = [example[kind] for kind in shape]
+    assert body_padding()(fields) == tokens._pure_body_padding(fields) == tokens._SHAPES[shape]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(FIELD_VALUES), max_size=9),
+        st.lists(st.sampled_from(FIELD_VALUES), max_size=9).map(tuple),
+        st.sampled_from([None, "abc", {}, 3, b"xyz"]),
+    )
+)
+def test_property_shape_check_is_the_pure_one(fields: object) -> None:
+    assert body_padding()(fields) == tokens._pure_body_padding(fields)

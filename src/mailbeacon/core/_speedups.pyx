@@ -497,3 +497,29 @@ def b64url_decode(str token):
         if tail == 3:
             out[o + 1] = (v >> 8) & 0xFF
     return result
+
+
+# -- the shape of a token body, for core.tokens ------------------------------------
+
+# core.tokens._FIELD_TYPES: message_id, recipient, url, metadata, expires, account, link.
+cdef tuple _FIELD_TYPES = (str, str, str, dict, int, str, int)
+cdef tuple _PADS = tuple((None,) * (7 - size) for size in range(8))
+
+
+def body_padding(object fields):
+    """``core.tokens._SHAPES.get(tuple(map(type, fields)))`` for a list ``fields``, else None.
+
+    The Nones that complete a well-typed body to its seven fields, or None when
+    it is not a list of at most seven fields, each exactly its type or None.
+    """
+    cdef Py_ssize_t size, k
+    if type(fields) is not list:
+        return None
+    size = len(<list>fields)
+    if size > 7:
+        return None
+    for k in range(size):
+        field = (<list>fields)[k]
+        if field is not None and type(field) is not _FIELD_TYPES[k]:
+            return None
+    return _PADS[size]

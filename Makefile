@@ -33,11 +33,11 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.run-installed: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.run-installed: pyproject.toml src/mailbeacon/core/_speedups.pyx | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.dev-installed: pyproject.toml src/mailbeacon/core/_speedups.pyx | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.run-installed
 

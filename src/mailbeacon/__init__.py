@@ -4,6 +4,7 @@ Sign tracking links, rewrite HTML and MIME messages byte-exactly, decode hits.
 See README.md for the five-minute tour and docs/ for each concept.
 """
 
+import mailbeacon._pure  # noqa: F401  - first: MAILBEACON_PURE_PYTHON must act before core loads
 from mailbeacon.config import Settings
 from mailbeacon.core.errors import (
     BadSignature,

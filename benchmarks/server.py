@@ -379,7 +379,7 @@ def run_wrk(
 
 
 def mailbeacon_counters(port: int) -> dict[str, float]:
-    """Hits written to the hit log, group writes, seconds spent writing, and verified pixel hits, from /metrics."""
+    """Hit-log writes (hits, groups, seconds) and verified pixel hits, from /metrics."""
     status, text = http_get(port, "/metrics")
     if status != 200:
         raise SetupError(f"/metrics answered HTTP {status}")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,27 +26,79 @@ def serve(host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    from mailbeacon.server.runtime import load_keys, open_store
+    from mailbeacon.server.runtime import EXTERNAL_INGESTER, load_keys, open_store
 
     with one_line_errors():
         settings = Settings.from_env()
         load_keys(settings)  # generate the key file once, before any worker starts
         store = open_store(settings)
         store.upgrade()
-        store.engine.dispose()
+        recovered = _recover(store, settings.data_dir / "hits")
+        store.close()
+    if recovered:
+        click.echo(
+            f"mailbeacon: {recovered} hits from the hit log of an earlier run are now in the database",
+            err=True,
+        )
+    ingester = _start_ingester()
+    os.environ[EXTERNAL_INGESTER] = "1"
     click.echo(f"mailbeacon listening on http://{host}:{port} ({_where(settings)})", err=True)
-    # Granian (Rust HTTP, ASGI) was chosen by measurement: see docs/server.md.
-    Granian(
-        "mailbeacon.server.runtime:app_from_env",
-        factory=True,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        websockets=False,
-        log_access=False,
-        backlog=2048,
-    ).serve()
+    try:
+        # Granian (Rust HTTP, ASGI) was chosen by measurement: see docs/server.md.
+        Granian(
+            "mailbeacon.server.runtime:app_from_env",
+            factory=True,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            websockets=False,
+            log_access=False,
+            backlog=2048,
+        ).serve()
+    finally:
+        stop, process = ingester
+        stop.set()  # the workers have stopped and closed their hit logs: a last drain, then it exits
+        process.join(timeout=120)
+
+
+def _recover(store: Any, directory: Path) -> int:
+    """Ingest what an earlier run left in the hit log (a crash), before serving anything."""
+    from mailbeacon.core.errors import ConfigError
+    from mailbeacon.store.ingest import IngestLocked
+
+    store.start()
+    ingester = store.ingester(directory)
+    deadline = time.monotonic() + 15  # a leftover ingester of a killed server drains, then exits
+    while True:
+        try:
+            ingester.acquire(wait=False)
+            break
+        except IngestLocked:
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"another mailbeacon server is using {directory} (its ingester holds the lock); "
+                    "stop it, or give this one its own MAILBEACON_DATA_DIR"
+                ) from None
+            time.sleep(0.1)
+    try:
+        recovered: int = ingester.drain()
+        return recovered
+    finally:
+        ingester.release()
+
+
+def _start_ingester() -> tuple[Any, Any]:
+    """Fork the process that moves hits from the hit log into the database (``store.ingest``)."""
+    import multiprocessing
+
+    from mailbeacon.store.ingest import run_process
+
+    context = multiprocessing.get_context("fork")  # before Granian starts: no threads to copy yet
+    stop = context.Event()
+    process = context.Process(target=run_process, args=(os.getpid(), stop), name="mailbeacon-ingester")
+    process.start()
+    return stop, process
 
 
 def _where(settings: Settings) -> str:

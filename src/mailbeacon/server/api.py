@@ -183,6 +183,7 @@ async def create_message(body: MessageIn, account: Account, ctx: Ctx) -> Message
     "/messages/{message_id}", response_model=MessageOut, summary="A message, its status and its events"
 )
 async def get_message(message_id: str, account: Account, ctx: Ctx) -> MessageOut:
+    await ctx.ingestion.caught_up()  # hits answered before this read are in it
     view = await run_in_threadpool(ctx.store.messages.get, account, message_id)
     if view is None:
         raise ProblemError(404, f"no message {message_id!r} in this account")
@@ -206,6 +207,7 @@ async def list_messages(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=600)] = None,
 ) -> MessageList:
+    await ctx.ingestion.caught_up()
     where = MessageFilter(
         status=status,
         campaign=campaign,
@@ -296,6 +298,7 @@ async def stats(
     until: Timestamp | None = None,
     group_by: Literal["campaign", "tag"] = "campaign",
 ) -> dict[str, Any]:
+    await ctx.ingestion.caught_up()
     where = StatsFilter(
         campaign=campaign,
         tag=tag,

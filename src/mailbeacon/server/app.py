@@ -21,6 +21,7 @@ from mailbeacon.config import Settings
 from mailbeacon.core.keys import KeyRing
 from mailbeacon.server import api, problems
 from mailbeacon.server.context import ServerContext
+from mailbeacon.server.ingestion import Ingestion
 from mailbeacon.server.limits import BodyLimit
 from mailbeacon.server.metrics import render_metrics
 from mailbeacon.server.tracking import Classify, TrackingEndpoints, never_classified
@@ -57,6 +58,7 @@ class MailbeaconApp:
             if message["type"] == "lifespan.startup":
                 try:
                     self.context.store.start()
+                    self.context.ingestion.start()
                 except Exception as exc:
                     log.exception("start failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -64,7 +66,8 @@ class MailbeaconApp:
                 log.info("ready", extra={"database": self.context.store.dialect})
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                queued = self.context.store.recorder.queued
+                queued = self.context.store.recorder.queued + self.context.ingestion.hitlog.queued
+                self.context.ingestion.stop()
                 self.context.store.close()
                 log.info("stopped", extra={"flushed": queued})
                 await send({"type": "lifespan.shutdown.complete"})
@@ -77,11 +80,24 @@ def create_app(
     store: Store,
     keys: KeyRing,
     classify: Classify = never_classified,
+    external_ingester: bool = False,
 ) -> MailbeaconApp:
-    """The server over ``store``; the store's schema must be current (``store.upgrade()``)."""
+    """The server over ``store``; the store's schema must be current (``store.upgrade()``).
+
+    Hits are appended to the hit log in ``settings.data_dir / "hits"``; with
+    ``external_ingester`` (``mailbeacon serve``) another process moves them into
+    the store, otherwise this app does, on its own event loop.
+    """
     default_account = store.accounts.ensure(DEFAULT_ACCOUNT).id
+    ingestion = Ingestion(
+        store,
+        settings.data_dir / "hits",
+        fsync=settings.sqlite_synchronous == "full",
+        external=external_ingester,
+    )
     context = ServerContext(
         store=store,
+        ingestion=ingestion,
         keys=keys,
         base_url=settings.base_url,
         default_account=default_account,
@@ -90,7 +106,7 @@ def create_app(
     )
     tracking = TrackingEndpoints(
         keys=keys,
-        recorder=store.recorder,
+        recorder=ingestion.hitlog,
         default_account=default_account,
         known_accounts=context.known_accounts,
         privacy=settings.privacy,
@@ -122,7 +138,7 @@ def _operations(app: FastAPI, context: ServerContext, tracking: TrackingEndpoint
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return PlainTextResponse(
-            render_metrics(context.store.recorder, tracking.counts),
+            render_metrics(context.store.recorder, tracking.counts, context.ingestion.counters),
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from mailbeacon.server.ingestion import Ingestion
 from mailbeacon.store import Store
 from mailbeacon.tracker import GmailClipWarning, Tracker
 
@@ -34,6 +35,7 @@ class Tracked:
 @dataclass
 class ServerContext:
     store: Store
+    ingestion: Ingestion
     keys: object  # KeyRing; typed loosely to keep this module free of core imports it does not use
     base_url: str
     default_account: str

@@ -17,9 +17,10 @@ __all__ = ["render_metrics"]
 
 
 class _Collector:
-    def __init__(self, recorder: Recorder, counts: Mapping[str, int]) -> None:
+    def __init__(self, recorder: Recorder, counts: Mapping[str, int], hitlog: Mapping[str, float]) -> None:
         self.recorder = recorder
         self.counts = counts
+        self.hitlog = hitlog
 
     def collect(self) -> Iterator[Metric]:
         hits = CounterMetricFamily(
@@ -41,9 +42,27 @@ class _Collector:
         yield GaugeMetricFamily(
             "mailbeacon_events_queued", "Events waiting for commit", value=recorder.queued
         )
+        hitlog = self.hitlog
+        yield CounterMetricFamily(
+            "mailbeacon_hits_logged", "Hits written to this worker's hit log", value=hitlog["rows"]
+        )
+        yield CounterMetricFamily(
+            "mailbeacon_hitlog_writes", "Group writes to the hit log", value=hitlog["batches"]
+        )
+        yield CounterMetricFamily(
+            "mailbeacon_hits_failed", "Hits the hit log could not write", value=hitlog["failures"]
+        )
+        yield CounterMetricFamily(
+            "mailbeacon_hitlog_seconds",
+            "Time spent writing (and syncing) the hit log",
+            value=hitlog["seconds"],
+        )
+        yield GaugeMetricFamily(
+            "mailbeacon_hits_queued", "Hits waiting to be written", value=hitlog["queued"]
+        )
 
 
-def render_metrics(recorder: Recorder, counts: Mapping[str, int]) -> str:
+def render_metrics(recorder: Recorder, counts: Mapping[str, int], hitlog: Mapping[str, float]) -> str:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(recorder, counts))
+    registry.register(_Collector(recorder, counts, hitlog))
     return generate_latest(registry).decode("utf-8")

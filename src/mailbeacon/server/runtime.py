@@ -21,6 +21,9 @@ __all__ = ["app_from_env", "configure_logging", "load_keys", "open_store"]
 _KEYS_FILE = "keys"
 
 
+EXTERNAL_INGESTER = "_MAILBEACON_EXTERNAL_INGESTER"  # set by `mailbeacon serve` for its workers
+
+
 def load_keys(settings: Settings) -> KeyRing:
     """``MAILBEACON_KEYS``, or a ring generated once into the data directory and reused after."""
     if settings.keys is not None:
@@ -86,4 +89,5 @@ def app_from_env() -> Any:
     configure_logging(settings.log_level)
     store = open_store(settings)
     store.upgrade()
-    return create_app(settings, store=store, keys=load_keys(settings))
+    external = os.environ.get(EXTERNAL_INGESTER) == "1"
+    return create_app(settings, store=store, keys=load_keys(settings), external_ingester=external)

@@ -8,8 +8,11 @@ default; PostgreSQL (``postgresql://...``) serves several nodes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mailbeacon.store.accounts import Account, AccountStore, ApiKeyInfo, DuplicateAccount
 from mailbeacon.store.engine import make_engine
+from mailbeacon.store.ingest import Ingester
 from mailbeacon.store.messages import (
     BadCursor,
     DuplicateMessage,
@@ -64,6 +67,10 @@ class Store:
         """Raise if the database does not answer."""
         with self.engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
+
+    def ingester(self, directory: Path) -> Ingester:
+        """An ingester of the hit log files in ``directory`` into this store (``store.ingest``)."""
+        return Ingester(self.recorder, self.engine, directory)
 
     def start(self) -> None:
         """Start the recorder (the writer thread)."""

@@ -146,7 +146,22 @@ class Recorder:
         self.rows += len(rows)
         self._after_commit(rows)
 
-    def _write(self, rows: list[EventRow]) -> bool:
+    def write(self, rows: Sequence[EventRow], extra: Callable[[Any], None] | None = None) -> bool:
+        """Commit ``rows`` now, in one transaction with ``extra(cursor)`` (the ingester's offsets).
+
+        Synchronous; for a caller that owns this recorder (``store.ingest``), not for request handlers.
+        """
+        rows = list(rows)
+        started = time.perf_counter()
+        ok = self._write(rows, extra)
+        self.commit_seconds += time.perf_counter() - started
+        if ok:
+            self.batches += 1
+            self.rows += len(rows)
+            self._after_commit(rows)
+        return ok
+
+    def _write(self, rows: list[EventRow], extra: Callable[[Any], None] | None = None) -> bool:
         connection = self._connection
         for attempt in (1, 2):
             try:
@@ -154,6 +169,8 @@ class Recorder:
                 cursor.executemany(self._sql, rows)
                 if self._project is not None:
                     self._project(cursor, rows)  # same transaction: status never lags the events
+                if extra is not None:
+                    extra(cursor)
                 cursor.close()
                 connection.commit()
                 return True

@@ -32,6 +32,7 @@ __all__ = [
     "accounts",
     "api_keys",
     "events",
+    "hitlog_positions",
     "links",
     "message_tags",
     "messages",
@@ -155,4 +156,12 @@ events = Table(
         sqlite_where=Column("event_id").isnot(None),
         postgresql_where=Column("event_id").isnot(None),
     ),
+)
+
+# Read position of each hit log file (store.hitlog), committed with the events read from it.
+hitlog_positions = Table(
+    "mb_hitlog",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False),
 )

@@ -1,0 +1,224 @@
+"""The ingester: moves hits from the hit log (``store.hitlog``) into the database, exactly once.
+
+Each round reads what the log files gained since the last round, and commits
+those events, their status projection and the new read positions of the
+files in one transaction (``Recorder.write``), so a crash at any point
+neither loses nor repeats a hit: the next round starts from the positions
+that were committed with the events. A file is deleted once it is read to
+its end mark, or to its end when its writer process is gone; then its
+position row.
+
+One ingester works on a directory at a time: it holds an exclusive
+``flock`` on ``hits/ingest.lock`` while it runs, so a leftover ingester of
+an earlier server and a new one never both read a file.
+
+``mailbeacon serve`` runs it in a process of its own (``run_process``) and
+drains every file a crashed server left before it starts listening; an app
+built without ``serve`` runs it on its own event loop (``server.app``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import msgpack
+from sqlalchemy import select
+
+from mailbeacon.store.hitlog import SUFFIX, writer_alive
+from mailbeacon.store.recorder import EventRow, Recorder
+from mailbeacon.store.schema import hitlog_positions
+
+__all__ = ["IngestLocked", "Ingester", "log_positions", "pending_files"]
+
+log = logging.getLogger("mailbeacon.ingest")
+
+_READ_BYTES: Final = 4 * 1024 * 1024  # per file per round
+_BATCH_ROWS: Final = 5000
+_FIELDS: Final = len(EventRow._fields)
+
+
+class IngestLocked(Exception):
+    """Another ingester holds this directory."""
+
+
+def pending_files(directory: Path) -> list[Path]:
+    """The hit log files in ``directory``, oldest first (their names start with a time-ordered id)."""
+    try:
+        return sorted(p for p in directory.iterdir() if p.name.endswith(SUFFIX))
+    except FileNotFoundError:
+        return []
+
+
+def log_positions(connection: Any) -> dict[str, int]:
+    """The committed read position of every hit log file (a SQLAlchemy connection)."""
+    rows = connection.execute(select(hitlog_positions.c.name, hitlog_positions.c.position))
+    return {name: int(position) for name, position in rows}
+
+
+@dataclass
+class _Read:
+    path: Path
+    start: int
+    end: int  # position after the last whole record read
+    rows: list[EventRow] = field(default_factory=list)
+    complete: bool = False  # the end mark was read, or the writer is gone and nothing follows
+
+
+class Ingester:
+    """Reads ``directory``'s hit log files into ``recorder``'s database."""
+
+    def __init__(self, recorder: Recorder, engine: Any, directory: Path) -> None:
+        self.recorder = recorder
+        self.engine = engine
+        self.directory = directory
+        self._positions: dict[str, int] | None = None
+        self._lock: IO[bytes] | None = None
+        marks = "?" if engine.dialect.name == "sqlite" else "%s"
+        self._upsert = (
+            f"INSERT INTO mb_hitlog (name, position) VALUES ({marks}, {marks}) "  # noqa: S608
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+        )
+        self._forget = f"DELETE FROM mb_hitlog WHERE name = {marks}"  # noqa: S608
+        self.rows = 0  # ingested by this ingester
+        self.failed_rounds = 0  # consecutive rounds whose commit failed (the database is down, ...)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def acquire(self, *, wait: bool = True) -> None:
+        """Take the directory's lock (raise ``IngestLocked`` if ``wait`` is false and it is taken)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle = open(self.directory / "ingest.lock", "ab")  # noqa: SIM115 (held for the ingester's life)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.close()
+            raise IngestLocked(f"another ingester is working on {self.directory}") from None
+        self._lock = handle
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    # -- work -------------------------------------------------------------------------------
+
+    def ingest_once(self) -> int:
+        """One round: commit what the files gained; delete the files that are done. Returns rows."""
+        if self._positions is None:
+            with self.engine.connect() as connection:
+                self._positions = log_positions(connection)
+        reads = [read for path in pending_files(self.directory) if (read := self._read(path)) is not None]
+        rows = [row for read in reads for row in read.rows]
+        moved = [read for read in reads if read.end != read.start]
+        if moved:
+            positions = [(read.path.name, read.end) for read in moved]
+            if not self.recorder.write(rows, lambda cursor: cursor.executemany(self._upsert, positions)):
+                self.failed_rounds += 1  # logged by the recorder; the same bytes are read again next round
+                return 0
+            self.failed_rounds = 0
+            for read in moved:
+                self._positions[read.path.name] = read.end
+            self.rows += len(rows)
+        for read in reads:
+            if read.complete:
+                self._remove(read.path)
+        return len(rows)
+
+    def drain(self) -> int:
+        """Rounds until nothing is left to read; returns rows."""
+        total = 0
+        while (rows := self.ingest_once()) > 0:
+            total += rows
+        return total
+
+    def run(self, stop: Callable[[], bool], *, idle: float = 0.01) -> None:
+        """Ingest until ``stop()``; then a last drain of what the stopped writers left."""
+        while not stop():
+            if self.ingest_once() == 0:
+                # Idle, or the database refused the batch: then back off, up to a second between tries.
+                time.sleep(min(1.0, idle * 2 ** min(self.failed_rounds, 7)))
+        self.drain()
+
+    def _read(self, path: Path) -> _Read | None:
+        assert self._positions is not None
+        start = self._positions.get(path.name, 0)
+        alive = writer_alive(path)  # before reading: if it is gone now, all it wrote is in the file
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(start)
+                data = handle.read(_READ_BYTES)
+        except FileNotFoundError:
+            return None
+        read = _Read(path, start, start)
+        unpacker = msgpack.Unpacker(use_list=False, raw=False, strict_map_key=True)
+        unpacker.feed(data)
+        budget = _BATCH_ROWS
+        try:
+            for record in unpacker:
+                if record is None:
+                    read.end = start + unpacker.tell()
+                    read.complete = True
+                    break
+                if not isinstance(record, tuple) or len(record) != _FIELDS:
+                    raise ValueError(f"a record is not an event row: {record!r:.200}")
+                read.rows.append(EventRow(*record))
+                read.end = start + unpacker.tell()
+                budget -= 1
+                if budget == 0:
+                    break
+        except ValueError as exc:  # msgpack's errors are ValueErrors too
+            self._quarantine(path, read, exc)
+            return read
+        if not alive and not read.complete and len(data) < _READ_BYTES and budget > 0:
+            read.complete = True  # a crashed writer: what is left after the last whole record is a torn tail
+        return read
+
+    def _quarantine(self, path: Path, read: _Read, exc: Exception) -> None:
+        # Not a file this code wrote: keep it aside for a person, keep what came before it.
+        bad = path.with_name(path.name + ".bad")
+        log.error("hit log %s is damaged after byte %d (%s); moved to %s", path, read.end, exc, bad)
+        try:
+            path.rename(bad)
+        except OSError:
+            log.exception("could not move %s aside", path)
+
+    def _remove(self, path: Path) -> None:
+        assert self._positions is not None
+        # First the file: a position row without its file is harmless, the reverse would read it twice.
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(self._forget, (path.name,))
+        self._positions.pop(path.name, None)
+
+
+def run_process(parent: int, stop: Any) -> None:
+    """Entry point of the ingester process that ``mailbeacon serve`` forks (``stop``: an Event).
+
+    It also stops when ``parent`` is gone (a ``kill -9`` of the server), after a last drain.
+    """
+    from mailbeacon.config import Settings
+    from mailbeacon.server.runtime import configure_logging, open_store
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's supervisor tells us when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    store = open_store(settings)
+    store.start()
+    ingester = store.ingester(settings.data_dir / "hits")
+    ingester.acquire()  # serve drained and released it just before forking us
+    try:
+        ingester.run(lambda: stop.is_set() or os.getppid() != parent)
+    finally:
+        ingester.release()
+        store.close()

@@ -60,3 +60,44 @@ def test_generated_keys_are_fresh_and_strong() -> None:
     first, second = generate_keyring(), generate_keyring()
     assert len(first.active.secret) == 32
     assert first.active.secret != second.active.secret
+
+
+def test_classifier_settings_reach_the_classifier() -> None:
+    from mailbeacon.classify_data import default_classifier
+    from mailbeacon.core.events import RequestFacts
+
+    settings = Settings.from_env(
+        {
+            "MAILBEACON_CLASSIFY_OPEN_WINDOW": "90",
+            "MAILBEACON_CLASSIFY_CLICK_WINDOW": "15.5",
+            "MAILBEACON_CLASSIFY_BURST_WINDOW": "20",
+            "MAILBEACON_CLASSIFY_GMAIL_PROXY_AS_UNKNOWN": "true",
+            "MAILBEACON_SCANNER_NETWORKS": "203.0.113.0/24=acme-gateway, 2001:db8::/32",
+            "MAILBEACON_SENDER_COOKIES": "session_id",
+        }
+    )
+    config = settings.classifier
+    windows = (config.open_window_seconds, config.click_window_seconds, config.burst_seconds)
+    assert windows == (90.0, 15.5, 20.0)
+    assert config.gmail_proxy_as_unknown is True
+    assert config.sender_cookies == ("session_id",)
+    browser = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"
+    verdict = default_classifier(config)(
+        RequestFacts(kind="click", method="GET", at=1e9, user_agent=browser, ip="203.0.113.9", headers={})
+    )
+    assert verdict.classification.value == "machine"
+    assert any("acme-gateway" in reason for reason in verdict.reasons)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"MAILBEACON_SCANNER_NETWORKS": "10.0.0.0/33"}, "MAILBEACON_SCANNER_NETWORKS"),
+        ({"MAILBEACON_CLASSIFY_OPEN_WINDOW": "soon"}, "MAILBEACON_CLASSIFY_OPEN_WINDOW"),
+        ({"MAILBEACON_CLASSIFY_BURST_WINDOW": "-1"}, "MAILBEACON_CLASSIFY_BURST_WINDOW"),
+        ({"MAILBEACON_CLASSIFY_GMAIL_PROXY_AS_UNKNOWN": "maybe"}, "GMAIL_PROXY_AS_UNKNOWN"),
+    ],
+)
+def test_bad_classifier_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env)

@@ -11,12 +11,13 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
+from mailbeacon.core.classify import ClassifierConfig, NetworkEntry
 from mailbeacon.core.errors import ConfigError, KeyConfigError
 from mailbeacon.core.keys import Key, KeyRing
 
@@ -52,6 +53,7 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     sqlite_synchronous: str = "full"
     log_level: str = "info"
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "MAILBEACON_") -> Settings:
@@ -70,6 +72,7 @@ class Settings:
                 env, prefix + "SQLITE_SYNCHRONOUS", _Synchronous, _Synchronous.FULL
             ).value,
             log_level=_choice(env, prefix + "LOG_LEVEL", _LogLevel, _LogLevel.INFO).value,
+            classifier=_classifier(env, prefix),
         )
 
     @property
@@ -170,6 +173,42 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network 
                     f"{name}: {item.strip()!r} is not an IP address or network (e.g. 10.0.0.0/8,::1)"
                 ) from None
     return tuple(networks)
+
+
+_WINDOWS = {
+    "CLASSIFY_OPEN_WINDOW": "open_window_seconds",
+    "CLASSIFY_CLICK_WINDOW": "click_window_seconds",
+    "CLASSIFY_BURST_WINDOW": "burst_seconds",
+}
+
+
+def _classifier(env: Mapping[str, str], prefix: str) -> ClassifierConfig:
+    """The classifier's knobs (docs/classification.md); unset ones keep the researched defaults."""
+    values: dict[str, object] = {}
+    for suffix, attribute in _WINDOWS.items():
+        name = prefix + suffix
+        value = env.get(name, "").strip()
+        if value:
+            try:
+                seconds = float(value)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+            if not 0 < seconds <= 86400 * 7:
+                raise ConfigError(f"{name} must be between 0 and 604800 seconds, not {value!r}")
+            values[attribute] = seconds
+    if env.get(prefix + "CLASSIFY_GMAIL_PROXY_AS_UNKNOWN", "").strip():
+        values["gmail_proxy_as_unknown"] = _bool(env, prefix + "CLASSIFY_GMAIL_PROXY_AS_UNKNOWN")
+    name = prefix + "SCANNER_NETWORKS"
+    specs = [item for item in env.get(name, "").split(",") if item.strip()]
+    try:
+        values["extra_networks"] = tuple(NetworkEntry.parse_spec(spec) for spec in specs)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    raw = env.get(prefix + "SENDER_COOKIES", "")
+    cookies = tuple(item.strip() for item in raw.split(",") if item.strip())
+    if cookies:
+        values["sender_cookies"] = cookies
+    return ClassifierConfig(**values)  # type: ignore[arg-type]
 
 
 def generate_keyring(key_id: str = "k1") -> KeyRing:

@@ -18,6 +18,14 @@ from mailbeacon import KeyRing, Tracker
 
 BIN = Path(sys.executable).parent / "mailbeacon"
 
+# What a person's mail client sends: the classifier labels these hits human (python-httpx's own
+# user agent is an HTTP client, a machine, and would never make a message "opened").
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+BROWSER = {"User-Agent": BROWSER_UA, "Accept": "image/avif,image/webp,image/apng,*/*;q=0.8"}
+
 
 def free_port() -> int:
     # No SO_REUSEPORT here: a port a server holds (Granian sets it) cannot be handed out.

@@ -10,7 +10,7 @@ import httpx
 
 from mailbeacon.server.responses import GIF
 
-from .harness import Server
+from .harness import BROWSER, Server
 
 HTML = '<html><body><p>Hi</p><a href="https://shop.example/sale?a=1&amp;b=2">Sale</a></body></html>'
 
@@ -71,7 +71,7 @@ def test_head_is_answered_and_never_recorded(server: Server, key: str) -> None:
 def test_click_redirects_to_the_signed_destination_and_records_the_link(server: Server, key: str) -> None:
     created = create(server, key)
     click = created["html"].split('href="')[1].split('"')[0]
-    response = httpx.get(click)
+    response = httpx.get(click, headers=BROWSER)
     assert response.status_code == 302
     assert response.headers["location"] == "https://shop.example/sale?a=1&b=2"
     assert response.headers["referrer-policy"] == "no-referrer"
@@ -81,7 +81,7 @@ def test_click_redirects_to_the_signed_destination_and_records_the_link(server: 
         0,
         "https://shop.example/sale?a=1&b=2",
     )
-    assert clicked["classification"] == "unknown"
+    assert clicked["classification"] == "human"
 
 
 def test_forged_click_is_a_404_that_never_redirects(server: Server, key: str) -> None:
@@ -147,7 +147,7 @@ def test_offline_minted_links_are_recorded_under_their_account(server: Server, k
     assert account  # the account exists
     tracker = server.tracker()  # no account in the token: the default account
     url = tracker.open_url(message_id="offline-1", recipient="r-9")
-    assert httpx.get(url).status_code == 200
+    assert httpx.get(url, headers=BROWSER).status_code == 200
     # The default account's key sees it; this test's own account does not.
     default_key = server.new_account("default")
     offline = server.client(default_key).get("/api/v1/messages/offline-1")

@@ -12,19 +12,22 @@ and, on shutdown, commits every queued hit before the process exits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 
+from mailbeacon.classify_data import default_classifier
 from mailbeacon.config import Settings
+from mailbeacon.core.classify import TrustedProxies, client_ip
 from mailbeacon.core.keys import KeyRing
 from mailbeacon.server import api, problems
 from mailbeacon.server.context import ServerContext
 from mailbeacon.server.ingestion import Ingestion
 from mailbeacon.server.limits import BodyLimit
 from mailbeacon.server.metrics import render_metrics
-from mailbeacon.server.tracking import Classify, TrackingEndpoints, never_classified
+from mailbeacon.server.tracking import Classify, TrackingEndpoints
 from mailbeacon.store import Store
 
 __all__ = ["MailbeaconApp", "create_app"]
@@ -79,11 +82,13 @@ def create_app(
     *,
     store: Store,
     keys: KeyRing,
-    classify: Classify = never_classified,
+    classify: Classify | None = None,
     external_ingester: bool = False,
 ) -> MailbeaconApp:
     """The server over ``store``; the store's schema must be current (``store.upgrade()``).
 
+    ``classify`` labels each hit (``never_classified`` turns that off); by default
+    it is the classifier built from ``settings.classifier`` with the packaged data.
     Hits are appended to the hit log in ``settings.data_dir / "hits"``; with
     ``external_ingester`` (``mailbeacon serve``) another process moves them into
     the store, otherwise this app does, on its own event loop.
@@ -110,7 +115,8 @@ def create_app(
         default_account=default_account,
         known_accounts=context.known_accounts,
         privacy=settings.privacy,
-        classify=classify,
+        classify=classify if classify is not None else default_classifier(settings.classifier),
+        client_ip=_client_ip(settings),
     )
     fastapi_app = FastAPI(
         title="mailbeacon",
@@ -123,6 +129,16 @@ def create_app(
     fastapi_app.include_router(api.router)
     _operations(fastapi_app, context, tracking)
     return MailbeaconApp(BodyLimit(fastapi_app, settings.max_body_bytes), tracking, context)
+
+
+def _client_ip(settings: Settings) -> Callable[[str | None, Mapping[str, str]], str | None]:
+    """Forwarding headers are believed only from ``MAILBEACON_TRUSTED_PROXIES``."""
+    trusted = TrustedProxies(str(network) for network in settings.trusted_proxies)
+
+    def resolve(peer: str | None, headers: Mapping[str, str]) -> str | None:
+        return client_ip(peer, headers, trusted)
+
+    return resolve
 
 
 def _operations(app: FastAPI, context: ServerContext, tracking: TrackingEndpoints) -> None:

@@ -71,8 +71,10 @@ CLASSIFIER_HEADERS: Final = frozenset(
         b"x-forwarded-for",
         b"forwarded",
         b"referer",
+        b"cookie",  # read for the sender's own session (sender_own_view), never stored
     }
 )
+_NOT_KEPT: Final = frozenset({"user-agent", "x-forwarded-for", "forwarded", "cookie"})
 _ONE_CLICK: Final = frozenset({b"List-Unsubscribe=One-Click", b"List-Unsubscribe=One-Click\r\n"})
 _MAX_UNSUBSCRIBE_BODY: Final = 1024
 
@@ -270,7 +272,7 @@ class TrackingEndpoints:
             return {"ip": None, "user_agent": None, "headers": None}
         if self._privacy is Privacy.ANONYMIZED:
             ip = anonymize_ip(ip) if ip else None
-        extra = {k: v for k, v in headers.items() if k not in ("user-agent", "x-forwarded-for", "forwarded")}
+        extra = {k: v for k, v in headers.items() if k not in _NOT_KEPT}
         return {
             "ip": ip,
             "user_agent": headers.get("user-agent"),

@@ -62,8 +62,15 @@ def test_stats_split_opens_by_classification(server: Server, key: str) -> None:
     created = _create(server, key)
     httpx.get(created["open_url"], headers=BROWSER)
     httpx.get(created["open_url"], headers={"User-Agent": "curl/8.5.0"})
-    opens = server.client(key).get("/api/v1/stats").json()["totals"]["opens"]["total"]
-    assert (opens["human"], opens["machine"], opens["unknown"], opens["all"]) == (1, 1, 0, 2)
+    machine_only = _create(server, key)
+    httpx.get(machine_only["open_url"], headers={"User-Agent": "curl/8.5.0"})
+    totals = server.client(key).get("/api/v1/stats").json()["totals"]
+    opens = totals["opens"]["total"]
+    assert (opens["human"], opens["machine"], opens["unknown"], opens["all"]) == (1, 2, 0, 3)
+    assert totals["opens"]["unique"]["all"] == 2
+    # Two messages sent, both fetched, one by a person: the open rate counts the person only.
+    assert totals["open_rate"] == pytest.approx(totals["opens"]["unique"]["human"] / totals["sent"])
+    assert totals["open_rate"] < totals["opens"]["unique"]["all"] / totals["sent"]
 
 
 @pytest.mark.parametrize(

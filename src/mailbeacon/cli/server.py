@@ -206,7 +206,18 @@ def _print_stats(result: dict[str, Any]) -> None:
 
     key = result["group_by"]
     table = Table(title=f"mailbeacon stats by {key} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
-    for column in (key, "sent", "delivered", "opens", "unique opens", "clicks", "unique clicks"):
+    columns = (
+        key,
+        "sent",
+        "delivered",
+        "opens",
+        "unique opens",
+        "open rate",
+        "clicks",
+        "unique clicks",
+        "click rate",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == key else "right")
     rows = [*((group[key] or "(none)", group) for group in result["groups"]), ("total", result["totals"])]
     for name, group in rows:
@@ -216,11 +227,17 @@ def _print_stats(result: dict[str, Any]) -> None:
             str(group["delivered"]),
             _split(group["opens"]["total"]),
             _split(group["opens"]["unique"]),
+            _rate(group["open_rate"]),
             _split(group["clicks"]["total"]),
             _split(group["clicks"]["unique"]),
+            _rate(group["click_rate"]),
         )
     Console().print(table)
-    Console().print("counts are all (human / machine / unknown)")
+    Console().print("counts are all (human / machine / unknown); rates count people only, over delivered")
+
+
+def _rate(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"
 
 
 def _split(counts: dict[str, int]) -> str:

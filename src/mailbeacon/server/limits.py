@@ -8,6 +8,8 @@ from mailbeacon.server.problems import problem_response
 
 __all__ = ["BodyLimit"]
 
+_DRAIN_BYTES = 64 * 1024 * 1024
+
 
 class BodyLimit:
     """Plain ASGI middleware: refuses bodies over ``limit`` bytes, by Content-Length or as they stream."""
@@ -23,6 +25,7 @@ class BodyLimit:
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
             await self._refuse(scope, send)
+            await _drain(receive, _DRAIN_BYTES)
             return
         chunks: list[bytes] = []
         size = 0
@@ -34,6 +37,8 @@ class BodyLimit:
             size += len(chunk)
             if size > self.limit:
                 await self._refuse(scope, send)
+                if message.get("more_body"):
+                    await _drain(receive, _DRAIN_BYTES)
                 return
             chunks.append(chunk)
             if not message.get("more_body"):
@@ -55,7 +60,18 @@ class BodyLimit:
         response = problem_response(
             413, f"request body is larger than {self.limit:,} bytes (MAILBEACON_MAX_BODY_BYTES)"
         )
+        response.headers["connection"] = "close"
         await response(scope, _no_receive, send)
+
+
+async def _drain(receive: Any, budget: int) -> None:
+    # Read (and drop) the rest of a refused upload, up to ``budget``: a server that stops
+    # reading and closes makes the client see a reset instead of the 413 it was sent.
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
+        budget -= len(message.get("body", b""))
 
 
 async def _no_receive() -> dict[str, Any]:

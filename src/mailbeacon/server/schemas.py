@@ -182,6 +182,10 @@ class GroupStats(BaseModel):
     delivered: int
     opens: Counts
     clicks: Counts
+    open_rate: float | None = Field(
+        description="Recipients with a human open over delivered (over sent if none was reported)."
+    )
+    click_rate: float | None = Field(description="Recipients with a human click, over the same base.")
     links: list[LinkStats]
 
 
@@ -190,6 +194,10 @@ class TotalStats(BaseModel):
     delivered: int
     opens: Counts
     clicks: Counts
+    open_rate: float | None = Field(
+        description="Recipients with a human open over delivered (over sent if none was reported)."
+    )
+    click_rate: float | None = Field(description="Recipients with a human click, over the same base.")
 
 
 class StatsOut(BaseModel):

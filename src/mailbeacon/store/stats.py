@@ -77,7 +77,7 @@ class StatsStore:
             "groups": [
                 _finish(where.group_by, name, group) for name, group in sorted(groups.items(), key=_order)
             ],
-            "totals": {k: v for k, v in totals.items() if k != "links"},
+            "totals": _rates({k: v for k, v in totals.items() if k != "links"}),
         }
 
     def _scope(self, query: Select[Any], account_id: str, where: StatsFilter, message_id: Any) -> Select[Any]:
@@ -140,4 +140,16 @@ def _order(item: tuple[str | None, Any]) -> tuple[bool, str]:
 def _finish(group_by: str, key: str | None, group: dict[str, Any]) -> dict[str, Any]:
     links: Iterable[dict[str, Any]] = group.pop("links").values()
     names = {"campaign": None, "tag": None, group_by: key}
-    return {**names, **group, "links": sorted(links, key=lambda entry: entry["url"] or "")}
+    return {**names, **_rates(group), "links": sorted(links, key=lambda entry: entry["url"] or "")}
+
+
+def _rates(group: dict[str, Any]) -> dict[str, Any]:
+    """Open and click rates count people only: recipients with a human open (click), over delivered.
+
+    Over sent when no delivery was reported; None when nothing was sent. Machine
+    fetches (Apple MPP, scanners) and unknown hits are in the counts, not in the rates.
+    """
+    base = group["delivered"] or group["sent"]
+    group["open_rate"] = group["opens"]["unique"]["human"] / base if base else None
+    group["click_rate"] = group["clicks"]["unique"]["human"] / base if base else None
+    return group

@@ -70,8 +70,9 @@ def test_classifier_settings_reach_the_classifier() -> None:
         {
             "MAILBEACON_CLASSIFY_OPEN_WINDOW": "90",
             "MAILBEACON_CLASSIFY_CLICK_WINDOW": "15.5",
-            "MAILBEACON_CLASSIFY_BURST_WINDOW": "20",
-            "MAILBEACON_CLASSIFY_GMAIL_PROXY_AS_UNKNOWN": "true",
+            "MAILBEACON_CLASSIFY_BURST_SECONDS": "20",
+            "MAILBEACON_CLASSIFY_BURST_LINKS": "4",
+            "MAILBEACON_GMAIL_PROXY_AS_UNKNOWN": "true",
             "MAILBEACON_SCANNER_NETWORKS": "203.0.113.0/24=acme-gateway, 2001:db8::/32",
             "MAILBEACON_SENDER_COOKIES": "session_id",
         }
@@ -79,6 +80,7 @@ def test_classifier_settings_reach_the_classifier() -> None:
     config = settings.classifier
     windows = (config.open_window_seconds, config.click_window_seconds, config.burst_seconds)
     assert windows == (90.0, 15.5, 20.0)
+    assert config.burst_min_links == 4
     assert config.gmail_proxy_as_unknown is True
     assert config.sender_cookies == ("session_id",)
     browser = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"
@@ -94,8 +96,10 @@ def test_classifier_settings_reach_the_classifier() -> None:
     [
         ({"MAILBEACON_SCANNER_NETWORKS": "10.0.0.0/33"}, "MAILBEACON_SCANNER_NETWORKS"),
         ({"MAILBEACON_CLASSIFY_OPEN_WINDOW": "soon"}, "MAILBEACON_CLASSIFY_OPEN_WINDOW"),
-        ({"MAILBEACON_CLASSIFY_BURST_WINDOW": "-1"}, "MAILBEACON_CLASSIFY_BURST_WINDOW"),
-        ({"MAILBEACON_CLASSIFY_GMAIL_PROXY_AS_UNKNOWN": "maybe"}, "GMAIL_PROXY_AS_UNKNOWN"),
+        ({"MAILBEACON_CLASSIFY_BURST_SECONDS": "-1"}, "MAILBEACON_CLASSIFY_BURST_SECONDS"),
+        ({"MAILBEACON_CLASSIFY_BURST_LINKS": "2.5"}, "MAILBEACON_CLASSIFY_BURST_LINKS"),
+        ({"MAILBEACON_GMAIL_PROXY_AS_UNKNOWN": "maybe"}, "MAILBEACON_GMAIL_PROXY_AS_UNKNOWN"),
+        ({"MAILBEACON_APPLE_EGRESS_FILE": "/nonexistent/egress.csv"}, "MAILBEACON_APPLE_EGRESS_FILE"),
     ],
 )
 def test_bad_classifier_settings_name_the_variable(env: dict[str, str], variable: str) -> None:

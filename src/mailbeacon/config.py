@@ -175,40 +175,58 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network 
     return tuple(networks)
 
 
-_WINDOWS = {
-    "CLASSIFY_OPEN_WINDOW": "open_window_seconds",
-    "CLASSIFY_CLICK_WINDOW": "click_window_seconds",
-    "CLASSIFY_BURST_WINDOW": "burst_seconds",
+_NUMBERS: dict[str, tuple[str, type[float] | type[int]]] = {
+    "CLASSIFY_INSTANT_SECONDS": ("instant_seconds", float),
+    "CLASSIFY_OPEN_WINDOW": ("open_window_seconds", float),
+    "CLASSIFY_CLICK_WINDOW": ("click_window_seconds", float),
+    "CLASSIFY_PROBABLE_WINDOW": ("probable_window_seconds", float),
+    "CLASSIFY_BURST_SECONDS": ("burst_seconds", float),
+    "CLASSIFY_BURST_LINKS": ("burst_min_links", int),
+    "CLASSIFY_STALE_CHROME": ("stale_chrome_major", int),
 }
 
 
 def _classifier(env: Mapping[str, str], prefix: str) -> ClassifierConfig:
     """The classifier's knobs (docs/classification.md); unset ones keep the researched defaults."""
     values: dict[str, object] = {}
-    for suffix, attribute in _WINDOWS.items():
+    for suffix, (attribute, kind) in _NUMBERS.items():
         name = prefix + suffix
         value = env.get(name, "").strip()
-        if value:
-            try:
-                seconds = float(value)
-            except ValueError:
-                raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
-            if not 0 < seconds <= 86400 * 7:
-                raise ConfigError(f"{name} must be between 0 and 604800 seconds, not {value!r}")
-            values[attribute] = seconds
-    if env.get(prefix + "CLASSIFY_GMAIL_PROXY_AS_UNKNOWN", "").strip():
-        values["gmail_proxy_as_unknown"] = _bool(env, prefix + "CLASSIFY_GMAIL_PROXY_AS_UNKNOWN")
+        if not value:
+            continue
+        try:
+            number = kind(value)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number of seconds"
+            raise ConfigError(f"{name} must be {what}, not {value!r}") from None
+        if not 0 < number <= 7 * 86400:
+            raise ConfigError(f"{name} must be above 0 and at most 604800, not {value!r}")
+        values[attribute] = number
+    if env.get(prefix + "GMAIL_PROXY_AS_UNKNOWN", "").strip():
+        values["gmail_proxy_as_unknown"] = _bool(env, prefix + "GMAIL_PROXY_AS_UNKNOWN")
+    networks: list[NetworkEntry] = []
     name = prefix + "SCANNER_NETWORKS"
-    specs = [item for item in env.get(name, "").split(",") if item.strip()]
     try:
-        values["extra_networks"] = tuple(NetworkEntry.parse_spec(spec) for spec in specs)
+        networks += (NetworkEntry.parse_spec(spec) for spec in _items(env, name))
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
-    raw = env.get(prefix + "SENDER_COOKIES", "")
-    cookies = tuple(item.strip() for item in raw.split(",") if item.strip())
-    if cookies:
-        values["sender_cookies"] = cookies
+    name = prefix + "APPLE_EGRESS_FILE"
+    if env.get(name, "").strip():
+        from mailbeacon.classify_data import apple_egress_networks
+
+        try:
+            networks += apple_egress_networks(env[name].strip())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    values["extra_networks"] = tuple(networks)
+    for suffix, attribute in (("SENDER_ORIGINS", "sender_origins"), ("SENDER_COOKIES", "sender_cookies")):
+        if items := _items(env, prefix + suffix):
+            values[attribute] = tuple(items)
     return ClassifierConfig(**values)  # type: ignore[arg-type]
+
+
+def _items(env: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
 
 
 def generate_keyring(key_id: str = "k1") -> KeyRing:

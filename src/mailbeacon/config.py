@@ -11,12 +11,13 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
+from mailbeacon.core.classify import ClassifierConfig, NetworkEntry
 from mailbeacon.core.errors import ConfigError, KeyConfigError
 from mailbeacon.core.keys import Key, KeyRing
 
@@ -52,6 +53,8 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     sqlite_synchronous: str = "full"
     log_level: str = "info"
+    classify: ClassifierConfig = field(default_factory=ClassifierConfig)
+    apple_egress_file: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "MAILBEACON_") -> Settings:
@@ -70,6 +73,10 @@ class Settings:
                 env, prefix + "SQLITE_SYNCHRONOUS", _Synchronous, _Synchronous.FULL
             ).value,
             log_level=_choice(env, prefix + "LOG_LEVEL", _LogLevel, _LogLevel.INFO).value,
+            classify=_classifier(env, prefix),
+            apple_egress_file=Path(egress)
+            if (egress := env.get(prefix + "APPLE_EGRESS_FILE", "").strip())
+            else None,
         )
 
     @property
@@ -170,6 +177,61 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network 
                     f"{name}: {item.strip()!r} is not an IP address or network (e.g. 10.0.0.0/8,::1)"
                 ) from None
     return tuple(networks)
+
+
+# MAILBEACON_CLASSIFY_<NAME> -> ClassifierConfig field; docs/classification.md gives sources.
+_CLASSIFY_SECONDS = {
+    "INSTANT_SECONDS": "instant_seconds",
+    "OPEN_WINDOW": "open_window_seconds",
+    "CLICK_WINDOW": "click_window_seconds",
+    "PROBABLE_WINDOW": "probable_window_seconds",
+    "BURST_SECONDS": "burst_seconds",
+}
+_CLASSIFY_COUNTS = {"BURST_LINKS": "burst_min_links", "STALE_CHROME": "stale_chrome_major"}
+
+
+def _classifier(env: Mapping[str, str], prefix: str) -> ClassifierConfig:
+    values: dict[str, object] = {}
+    for suffix, field_name in _CLASSIFY_SECONDS.items():
+        if (seconds := _number(env, f"{prefix}CLASSIFY_{suffix}", float)) is not None:
+            values[field_name] = seconds
+    for suffix, field_name in _CLASSIFY_COUNTS.items():
+        if (number := _number(env, f"{prefix}CLASSIFY_{suffix}", int)) is not None:
+            values[field_name] = number
+    name = prefix + "SCANNER_NETWORKS"
+    try:
+        extra = tuple(NetworkEntry.parse_spec(item) for item in _items(env, name))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return ClassifierConfig(
+        gmail_proxy_as_unknown=_bool(env, prefix + "GMAIL_PROXY_AS_UNKNOWN"),
+        extra_networks=extra,
+        sender_origins=tuple(_items(env, prefix + "SENDER_ORIGINS")),
+        sender_cookies=tuple(_items(env, prefix + "SENDER_COOKIES")),
+        **values,  # type: ignore[arg-type]
+    )
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[N]) -> N | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a {'whole ' if kind is int else ''}number, not {value!r}"
+        ) from None
+    if not number >= 0:  # also refuses NaN
+        raise ConfigError(f"{name} must not be negative, not {value!r}")
+    return number
+
+
+def _items(env: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
 
 
 def generate_keyring(key_id: str = "k1") -> KeyRing:

@@ -23,7 +23,7 @@ from mailbeacon.server import api, problems
 from mailbeacon.server.context import ServerContext
 from mailbeacon.server.limits import BodyLimit
 from mailbeacon.server.metrics import render_metrics
-from mailbeacon.server.tracking import Classify, TrackingEndpoints, never_classified
+from mailbeacon.server.tracking import Classify, TrackingEndpoints
 from mailbeacon.store import Store
 
 __all__ = ["MailbeaconApp", "create_app"]
@@ -76,9 +76,17 @@ def create_app(
     *,
     store: Store,
     keys: KeyRing,
-    classify: Classify = never_classified,
+    classify: Classify | None = None,
 ) -> MailbeaconApp:
-    """The server over ``store``; the store's schema must be current (``store.upgrade()``)."""
+    """The server over ``store``; the store's schema must be current (``store.upgrade()``).
+
+    ``classify`` defaults to the shipped classifier configured by ``settings.classify``;
+    the same classifier revises stored events after each commit (``store.revision``).
+    """
+    from mailbeacon.classify_data import classifier_for
+
+    classifier = classifier_for(settings)
+    store.reviser.classifier = classifier
     default_account = store.accounts.ensure(DEFAULT_ACCOUNT).id
     context = ServerContext(
         store=store,
@@ -94,7 +102,8 @@ def create_app(
         default_account=default_account,
         known_accounts=context.known_accounts,
         privacy=settings.privacy,
-        classify=classify,
+        client_ip=_client_ip(settings),
+        classify=classify or classifier,
     )
     fastapi_app = FastAPI(
         title="mailbeacon",
@@ -125,6 +134,13 @@ def _operations(app: FastAPI, context: ServerContext, tracking: TrackingEndpoint
             render_metrics(context.store.recorder, tracking.counts),
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
+
+
+def _client_ip(settings: Settings) -> Any:
+    from mailbeacon.core.classify import TrustedProxies, client_ip
+
+    trusted = TrustedProxies(str(network) for network in settings.trusted_proxies)
+    return lambda peer, headers: client_ip(peer, headers, trusted)
 
 
 def _version() -> str:

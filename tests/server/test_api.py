@@ -159,14 +159,14 @@ def test_stats_count_totals_and_uniques_per_campaign_and_link(server: Server, ke
     assert (group["campaign"], group["sent"], group["delivered"]) == (campaign, 2, 1)
     assert group["opens"]["total"]["all"] == 3
     assert group["opens"]["unique"]["all"] == 1
-    assert group["opens"]["total"]["unknown"] == 3
+    assert group["opens"]["total"]["human"] == 3
     assert group["clicks"]["unique"]["all"] == 1
     assert group["links"] == [
         {
             "url": "https://ex.com/x",
             "clicks": {
-                "total": {"human": 0, "machine": 0, "unknown": 1, "all": 1},
-                "unique": {"human": 0, "machine": 0, "unknown": 1, "all": 1},
+                "total": {"human": 1, "machine": 0, "unknown": 0, "all": 1},
+                "unique": {"human": 1, "machine": 0, "unknown": 0, "all": 1},
             },
         }
     ]

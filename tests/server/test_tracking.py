@@ -81,7 +81,7 @@ def test_click_redirects_to_the_signed_destination_and_records_the_link(server: 
         0,
         "https://shop.example/sale?a=1&b=2",
     )
-    assert clicked["classification"] == "unknown"
+    assert clicked["classification"] == "human"
 
 
 def test_forged_click_is_a_404_that_never_redirects(server: Server, key: str) -> None:

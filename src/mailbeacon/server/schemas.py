@@ -10,7 +10,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 __all__ = [
     "EventIn",
@@ -76,7 +84,7 @@ class MessageIn(_In):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Kept with the message, not put in links."
     )
-    honeypot: bool = Field(
+    honeypot: StrictBool = Field(
         False, description="Add a hidden link only machines follow; a click on it exposes a scanner."
     )
 

@@ -21,7 +21,6 @@ from mailbeacon.tracker import Tracker
 __all__ = ["Preview", "untrack_html"]
 
 _TOKEN: Final = r"[A-Za-z0-9_-]{8,4096}"  # noqa: S105 - a pattern, not a secret
-_HONEYPOT: Final = re.compile(r"<a\b[^>]*\bdata-mb-honeypot\b[^>]*>\s*</a>", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +35,9 @@ def untrack_html(html: str, tracker: Tracker, account: str | None) -> Preview:
     base = re.escape(tracker.base_url)
     pixel = re.compile(rf"<img\b[^>]*?\bsrc\s*=\s*[\"']?{base}/o/({_TOKEN})[^>]*>", re.IGNORECASE)
     click = re.compile(rf"{base}/c/({_TOKEN})")
+    honeypot = re.compile(
+        rf"<a\b[^>]*?\bhref=\"{base}/c/({_TOKEN})\"[^>]*\bdata-mb-honeypot\b[^>]*>\s*</a>", re.IGNORECASE
+    )
     counts = {"pixels": 0, "links": 0}
 
     def mine(token: str) -> Hit | None:
@@ -59,6 +61,6 @@ def untrack_html(html: str, tracker: Tracker, account: str | None) -> Preview:
         return hit.url.replace("&", "&amp;").replace('"', "&quot;").replace("'", "&#39;")
 
     html = pixel.sub(drop_pixel, html)
-    html = _HONEYPOT.sub("", html)
+    html = honeypot.sub(lambda m: "" if mine(m.group(1)) else m.group(0), html)
     html = click.sub(restore_link, html)
     return Preview(html, counts["pixels"], counts["links"])

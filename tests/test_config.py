@@ -60,3 +60,38 @@ def test_generated_keys_are_fresh_and_strong() -> None:
     first, second = generate_keyring(), generate_keyring()
     assert len(first.active.secret) == 32
     assert first.active.secret != second.active.secret
+
+
+def test_classification_settings_become_the_classifier_config() -> None:
+    settings = Settings.from_env(
+        {
+            "MAILBEACON_CLASSIFY_INSTANT_SECONDS": "1.5",
+            "MAILBEACON_CLASSIFY_BURST_LINKS": "4",
+            "MAILBEACON_GMAIL_PROXY_AS_UNKNOWN": "yes",
+            "MAILBEACON_SCANNER_NETWORKS": "203.0.113.0/24=acme, 2001:db8::/32",
+            "MAILBEACON_SENDER_COOKIES": "sid,helpdesk",
+        }
+    )
+    config = settings.classify
+    assert (config.instant_seconds, config.burst_min_links, config.gmail_proxy_as_unknown) == (1.5, 4, True)
+    assert [(n.network, n.name) for n in config.extra_networks] == [
+        ("203.0.113.0/24", "acme"),
+        ("2001:db8::/32", "custom"),
+    ]
+    assert config.sender_cookies == ("sid", "helpdesk")
+    assert Settings.from_env({}).classify.open_window_seconds == 60.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAILBEACON_CLASSIFY_OPEN_WINDOW", "soon"),
+        ("MAILBEACON_CLASSIFY_CLICK_WINDOW", "-1"),
+        ("MAILBEACON_CLASSIFY_BURST_LINKS", "2.5"),
+        ("MAILBEACON_CLASSIFY_BURST_SECONDS", "nan"),
+        ("MAILBEACON_SCANNER_NETWORKS", "300.1.1.0/24=x"),
+    ],
+)
+def test_bad_classification_setting_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})

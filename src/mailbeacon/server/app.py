@@ -139,6 +139,8 @@ def _operations(app: FastAPI, context: ServerContext, tracking: TrackingEndpoint
 def _client_ip(settings: Settings) -> Any:
     from mailbeacon.core.classify import TrustedProxies, client_ip
 
+    if not settings.trusted_proxies:
+        return None  # the TCP peer itself: no parsing on the hot path
     trusted = TrustedProxies(str(network) for network in settings.trusted_proxies)
     return lambda peer, headers: client_ip(peer, headers, trusted)
 

@@ -62,46 +62,36 @@ def test_generated_keys_are_fresh_and_strong() -> None:
     assert first.active.secret != second.active.secret
 
 
-def test_classifier_settings_reach_the_classifier() -> None:
-    from mailbeacon.classify_data import default_classifier
-    from mailbeacon.core.events import RequestFacts
-
+def test_classification_settings_become_the_classifier_config() -> None:
     settings = Settings.from_env(
         {
-            "MAILBEACON_CLASSIFY_OPEN_WINDOW": "90",
-            "MAILBEACON_CLASSIFY_CLICK_WINDOW": "15.5",
-            "MAILBEACON_CLASSIFY_BURST_SECONDS": "20",
+            "MAILBEACON_CLASSIFY_INSTANT_SECONDS": "1.5",
             "MAILBEACON_CLASSIFY_BURST_LINKS": "4",
-            "MAILBEACON_GMAIL_PROXY_AS_UNKNOWN": "true",
-            "MAILBEACON_SCANNER_NETWORKS": "203.0.113.0/24=acme-gateway, 2001:db8::/32",
-            "MAILBEACON_SENDER_COOKIES": "session_id",
+            "MAILBEACON_GMAIL_PROXY_AS_UNKNOWN": "yes",
+            "MAILBEACON_SCANNER_NETWORKS": "203.0.113.0/24=acme, 2001:db8::/32",
+            "MAILBEACON_SENDER_COOKIES": "sid,helpdesk",
         }
     )
-    config = settings.classifier
-    windows = (config.open_window_seconds, config.click_window_seconds, config.burst_seconds)
-    assert windows == (90.0, 15.5, 20.0)
-    assert config.burst_min_links == 4
-    assert config.gmail_proxy_as_unknown is True
-    assert config.sender_cookies == ("session_id",)
-    browser = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"
-    verdict = default_classifier(config)(
-        RequestFacts(kind="click", method="GET", at=1e9, user_agent=browser, ip="203.0.113.9", headers={})
-    )
-    assert verdict.classification.value == "machine"
-    assert any("acme-gateway" in reason for reason in verdict.reasons)
+    config = settings.classify
+    assert (config.instant_seconds, config.burst_min_links, config.gmail_proxy_as_unknown) == (1.5, 4, True)
+    assert [(n.network, n.name) for n in config.extra_networks] == [
+        ("203.0.113.0/24", "acme"),
+        ("2001:db8::/32", "custom"),
+    ]
+    assert config.sender_cookies == ("sid", "helpdesk")
+    assert Settings.from_env({}).classify.open_window_seconds == 60.0
 
 
 @pytest.mark.parametrize(
-    ("env", "variable"),
+    ("name", "value"),
     [
-        ({"MAILBEACON_SCANNER_NETWORKS": "10.0.0.0/33"}, "MAILBEACON_SCANNER_NETWORKS"),
-        ({"MAILBEACON_CLASSIFY_OPEN_WINDOW": "soon"}, "MAILBEACON_CLASSIFY_OPEN_WINDOW"),
-        ({"MAILBEACON_CLASSIFY_BURST_SECONDS": "-1"}, "MAILBEACON_CLASSIFY_BURST_SECONDS"),
-        ({"MAILBEACON_CLASSIFY_BURST_LINKS": "2.5"}, "MAILBEACON_CLASSIFY_BURST_LINKS"),
-        ({"MAILBEACON_GMAIL_PROXY_AS_UNKNOWN": "maybe"}, "MAILBEACON_GMAIL_PROXY_AS_UNKNOWN"),
-        ({"MAILBEACON_APPLE_EGRESS_FILE": "/nonexistent/egress.csv"}, "MAILBEACON_APPLE_EGRESS_FILE"),
+        ("MAILBEACON_CLASSIFY_OPEN_WINDOW", "soon"),
+        ("MAILBEACON_CLASSIFY_CLICK_WINDOW", "-1"),
+        ("MAILBEACON_CLASSIFY_BURST_LINKS", "2.5"),
+        ("MAILBEACON_CLASSIFY_BURST_SECONDS", "nan"),
+        ("MAILBEACON_SCANNER_NETWORKS", "300.1.1.0/24=x"),
     ],
 )
-def test_bad_classifier_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
-    with pytest.raises(ConfigError, match=variable):
-        Settings.from_env(env)
+def test_bad_classification_setting_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})

@@ -9,9 +9,11 @@ too large to ship (~12 MB); an operator who downloads it passes its path.
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailbeacon.core.classify import (
     BotPatterns,
@@ -22,7 +24,10 @@ from mailbeacon.core.classify import (
     Scope,
 )
 
-__all__ = ["apple_egress_networks", "default_classifier", "default_data"]
+if TYPE_CHECKING:
+    from mailbeacon.config import Settings
+
+__all__ = ["apple_egress_networks", "classifier_for", "default_classifier", "default_data"]
 
 
 def _read(name: str) -> str:
@@ -39,6 +44,15 @@ def default_data() -> ClassifierData:
 
 def default_classifier(config: ClassifierConfig | None = None) -> Classifier:
     return Classifier(default_data(), config)
+
+
+def classifier_for(settings: Settings) -> Classifier:
+    """The classifier ``MAILBEACON_*`` settings describe (the server and ``mailbeacon reclassify``)."""
+    config = settings.classify
+    if settings.apple_egress_file is not None:
+        extra = (*config.extra_networks, *apple_egress_networks(settings.apple_egress_file))
+        config = replace(config, extra_networks=extra)
+    return default_classifier(config)
 
 
 def apple_egress_networks(path: str | Path) -> tuple[NetworkEntry, ...]:

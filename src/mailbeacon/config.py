@@ -53,7 +53,8 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     sqlite_synchronous: str = "full"
     log_level: str = "info"
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    classify: ClassifierConfig = field(default_factory=ClassifierConfig)
+    apple_egress_file: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "MAILBEACON_") -> Settings:
@@ -72,7 +73,10 @@ class Settings:
                 env, prefix + "SQLITE_SYNCHRONOUS", _Synchronous, _Synchronous.FULL
             ).value,
             log_level=_choice(env, prefix + "LOG_LEVEL", _LogLevel, _LogLevel.INFO).value,
-            classifier=_classifier(env, prefix),
+            classify=_classifier(env, prefix),
+            apple_egress_file=Path(egress)
+            if (egress := env.get(prefix + "APPLE_EGRESS_FILE", "").strip())
+            else None,
         )
 
     @property
@@ -175,54 +179,55 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network 
     return tuple(networks)
 
 
-_NUMBERS: dict[str, tuple[str, type[float] | type[int]]] = {
-    "CLASSIFY_INSTANT_SECONDS": ("instant_seconds", float),
-    "CLASSIFY_OPEN_WINDOW": ("open_window_seconds", float),
-    "CLASSIFY_CLICK_WINDOW": ("click_window_seconds", float),
-    "CLASSIFY_PROBABLE_WINDOW": ("probable_window_seconds", float),
-    "CLASSIFY_BURST_SECONDS": ("burst_seconds", float),
-    "CLASSIFY_BURST_LINKS": ("burst_min_links", int),
-    "CLASSIFY_STALE_CHROME": ("stale_chrome_major", int),
+# MAILBEACON_CLASSIFY_<NAME> -> ClassifierConfig field; docs/classification.md gives sources.
+_CLASSIFY_SECONDS = {
+    "INSTANT_SECONDS": "instant_seconds",
+    "OPEN_WINDOW": "open_window_seconds",
+    "CLICK_WINDOW": "click_window_seconds",
+    "PROBABLE_WINDOW": "probable_window_seconds",
+    "BURST_SECONDS": "burst_seconds",
 }
+_CLASSIFY_COUNTS = {"BURST_LINKS": "burst_min_links", "STALE_CHROME": "stale_chrome_major"}
 
 
 def _classifier(env: Mapping[str, str], prefix: str) -> ClassifierConfig:
-    """The classifier's knobs (docs/classification.md); unset ones keep the researched defaults."""
     values: dict[str, object] = {}
-    for suffix, (attribute, kind) in _NUMBERS.items():
-        name = prefix + suffix
-        value = env.get(name, "").strip()
-        if not value:
-            continue
-        try:
-            number = kind(value)
-        except ValueError:
-            what = "a whole number" if kind is int else "a number of seconds"
-            raise ConfigError(f"{name} must be {what}, not {value!r}") from None
-        if not 0 < number <= 7 * 86400:
-            raise ConfigError(f"{name} must be above 0 and at most 604800, not {value!r}")
-        values[attribute] = number
-    if env.get(prefix + "GMAIL_PROXY_AS_UNKNOWN", "").strip():
-        values["gmail_proxy_as_unknown"] = _bool(env, prefix + "GMAIL_PROXY_AS_UNKNOWN")
-    networks: list[NetworkEntry] = []
+    for suffix, field_name in _CLASSIFY_SECONDS.items():
+        if (seconds := _number(env, f"{prefix}CLASSIFY_{suffix}", float)) is not None:
+            values[field_name] = seconds
+    for suffix, field_name in _CLASSIFY_COUNTS.items():
+        if (number := _number(env, f"{prefix}CLASSIFY_{suffix}", int)) is not None:
+            values[field_name] = number
     name = prefix + "SCANNER_NETWORKS"
     try:
-        networks += (NetworkEntry.parse_spec(spec) for spec in _items(env, name))
+        extra = tuple(NetworkEntry.parse_spec(item) for item in _items(env, name))
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
-    name = prefix + "APPLE_EGRESS_FILE"
-    if env.get(name, "").strip():
-        from mailbeacon.classify_data import apple_egress_networks
+    return ClassifierConfig(
+        gmail_proxy_as_unknown=_bool(env, prefix + "GMAIL_PROXY_AS_UNKNOWN"),
+        extra_networks=extra,
+        sender_origins=tuple(_items(env, prefix + "SENDER_ORIGINS")),
+        sender_cookies=tuple(_items(env, prefix + "SENDER_COOKIES")),
+        **values,  # type: ignore[arg-type]
+    )
 
-        try:
-            networks += apple_egress_networks(env[name].strip())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{name}: {exc}") from None
-    values["extra_networks"] = tuple(networks)
-    for suffix, attribute in (("SENDER_ORIGINS", "sender_origins"), ("SENDER_COOKIES", "sender_cookies")):
-        if items := _items(env, prefix + suffix):
-            values[attribute] = tuple(items)
-    return ClassifierConfig(**values)  # type: ignore[arg-type]
+
+N = TypeVar("N", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[N]) -> N | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a {'whole ' if kind is int else ''}number, not {value!r}"
+        ) from None
+    if not number >= 0:  # also refuses NaN
+        raise ConfigError(f"{name} must not be negative, not {value!r}")
+    return number
 
 
 def _items(env: Mapping[str, str], name: str) -> list[str]:

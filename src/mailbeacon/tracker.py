@@ -24,6 +24,7 @@ from mailbeacon.core.html import PixelPosition, RewriteResult, rewrite_html
 from mailbeacon.core.keys import KeyRing
 from mailbeacon.core.text import rewrite_text_links
 from mailbeacon.core.tokens import (
+    HONEYPOT_FIELD,
     MAX_TOKEN_CHARS,
     ClickMinter,
     Hit,
@@ -202,8 +203,14 @@ class Tracker:
         click_tracking: bool = True,
         open_tracking: bool = True,
         pixel_position: PixelPosition | str | None = None,
+        honeypot: bool | str = False,
     ) -> RewriteResult:
-        """Track ``html`` and report what changed: links, pixels, size and Gmail clipping."""
+        """Track ``html`` and report what changed: links, pixels, size and Gmail clipping.
+
+        ``honeypot`` adds a hidden link that only machines follow (a click on it is
+        ``machine``, reason ``honeypot``, and exposes that client's other clicks); it
+        redirects to the string given, or to the base URL for True.
+        """
         return self._rewrite_html(
             html,
             self._link_minter(message_id, recipient, metadata, count()) if click_tracking else None,
@@ -211,7 +218,23 @@ class Tracker:
             if open_tracking
             else None,
             pixel_position,
+            self.honeypot_url(honeypot, message_id=message_id, recipient=recipient, metadata=metadata),
         )
+
+    def honeypot_url(
+        self,
+        destination: bool | str = True,
+        *,
+        message_id: str | None = None,
+        recipient: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """The click URL of the hidden honeypot link (None for ``destination=False``)."""
+        if destination is False:
+            return None
+        url = self.base_url + "/" if destination is True else destination
+        marked = {**(metadata or {}), HONEYPOT_FIELD: 1}
+        return self._url(_CLICK, url, message_id, recipient, marked, None, None)
 
     def track_html(
         self,
@@ -223,6 +246,7 @@ class Tracker:
         click_tracking: bool = True,
         open_tracking: bool = True,
         pixel_position: PixelPosition | str | None = None,
+        honeypot: bool | str = False,
     ) -> str:
         """Return ``html`` with links tracked and the pixel inserted; every other byte is kept.
 
@@ -238,6 +262,7 @@ class Tracker:
             click_tracking=click_tracking,
             open_tracking=open_tracking,
             pixel_position=pixel_position,
+            honeypot=honeypot,
         )
         _warn_if_clipped(result)
         return result.html
@@ -299,12 +324,14 @@ class Tracker:
         click_url: Callable[[str, int], str | None] | None,
         pixel_url: str | None,
         pixel_position: PixelPosition | str | None,
+        honeypot_url: str | None = None,
     ) -> RewriteResult:
         return rewrite_html(
             html,
             click_url=click_url,
             pixel_url=pixel_url,
             pixel_position=self.pixel_position if pixel_position is None else pixel_position,
+            honeypot_url=honeypot_url,
         )
 
     def _link_minter(

@@ -117,3 +117,17 @@ class Server:
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             self._clients[key] = httpx.Client(base_url=self.base, headers=headers, timeout=30)
         return self._clients[key]
+
+
+# A current desktop browser: what a person's click or image load looks like to the classifier
+# (httpx's own user agent is an HTTP client, a machine).
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def browser_get(url: str, **kwargs: Any) -> httpx.Response:
+    """``httpx.get`` as a person's browser would send it."""
+    headers = {"User-Agent": BROWSER, **kwargs.pop("headers", {})}
+    return httpx.get(url, headers=headers, **kwargs)

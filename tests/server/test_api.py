@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .harness import BROWSER, Server
+from .harness import Server, browser_get
 
 
 def create(server: Server, key: str, **fields: Any) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def test_registering_returns_tracked_html_text_and_urls(server: Server, key: str
 
 def test_status_moves_forward_only_whatever_the_order(server: Server, key: str) -> None:
     created = create(server, key)
-    httpx.get(click_url(created), headers=BROWSER)
+    browser_get(click_url(created))
     assert message(server, key, created["id"])["status"] == "clicked"  # a click implies an open
     assert report(server, key, created["id"], type="delivered").status_code == 201  # late delivery report
     got = message(server, key, created["id"])
@@ -61,7 +61,7 @@ def test_status_moves_forward_only_whatever_the_order(server: Server, key: str) 
 def test_bounced_is_terminal(server: Server, key: str) -> None:
     created = create(server, key)
     assert report(server, key, created["id"], type="bounced", detail={"code": "5.1.1"}).status_code == 201
-    httpx.get(created["open_url"], headers=BROWSER)
+    browser_get(created["open_url"])
     report(server, key, created["id"], type="delivered")
     got = message(server, key, created["id"])
     assert got["status"] == "bounced"
@@ -113,7 +113,7 @@ def test_revoked_key_stops_working(server: Server) -> None:
     )
     server.cli("apikey", "revoke", line.split()[0])
     # The server trusts a verified key for at most 10 s; a fresh client sees the revocation at once.
-    fresh = httpx.get(server.base + "/api/v1/messages", headers={"Authorization": f"Bearer {key}x"})
+    fresh = browser_get(server.base + "/api/v1/messages", headers={"Authorization": f"Bearer {key}x"})
     assert fresh.status_code == 401
 
 
@@ -139,7 +139,7 @@ def test_list_filters_and_paginates(server: Server, key: str) -> None:
     assert [m["id"] for m in client.get("/api/v1/messages", params={"recipient": "p4"}).json()["data"]] == [
         ids[4]
     ]
-    httpx.get(create(server, key, campaign="c3")["open_url"], headers=BROWSER)
+    browser_get(create(server, key, campaign="c3")["open_url"])
     opened = client.get("/api/v1/messages", params={"status": "opened"}).json()["data"]
     assert [m["campaign"] for m in opened] == ["c3"]
     later = client.get("/api/v1/messages", params={"created_after": "2999-01-01T00:00:00Z"}).json()
@@ -151,15 +151,15 @@ def test_stats_count_totals_and_uniques_per_campaign_and_link(server: Server, ke
     first = create(server, key, campaign=campaign)
     second = create(server, key, campaign=campaign, recipient="r-2")
     for _ in range(3):
-        httpx.get(first["open_url"], headers=BROWSER)
-    httpx.get(click_url(second), headers=BROWSER)
+        browser_get(first["open_url"])
+    browser_get(click_url(second))
     report(server, key, first["id"], type="delivered")
     stats = server.client(key).get("/api/v1/stats", params={"campaign": campaign}).json()
     (group,) = stats["groups"]
     assert (group["campaign"], group["sent"], group["delivered"]) == (campaign, 2, 1)
     assert group["opens"]["total"]["all"] == 3
     assert group["opens"]["unique"]["all"] == 1
-    assert group["opens"]["total"]["human"] == 3  # a browser's user agent: a person (tests/server/harness.py)
+    assert group["opens"]["total"]["human"] == 3
     assert group["clicks"]["unique"]["all"] == 1
     assert group["links"] == [
         {
@@ -241,11 +241,11 @@ def test_report_validates_type_and_recipient(server: Server, key: str) -> None:
 
 
 def test_health_metrics_openapi_and_docs(server: Server) -> None:
-    assert httpx.get(server.base + "/healthz").text == "ok\n"
-    metrics = httpx.get(server.base + "/metrics")
+    assert browser_get(server.base + "/healthz").text == "ok\n"
+    metrics = browser_get(server.base + "/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "mailbeacon_events_committed_total" in metrics.text
-    spec = httpx.get(server.base + "/openapi.json").json()
+    spec = browser_get(server.base + "/openapi.json").json()
     assert "/api/v1/messages" in spec["paths"]
-    assert httpx.get(server.base + "/docs").status_code == 200
-    assert httpx.get(server.base + "/nope").status_code == 404
+    assert browser_get(server.base + "/docs").status_code == 200
+    assert browser_get(server.base + "/nope").status_code == 404

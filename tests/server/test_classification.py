@@ -1,132 +1,220 @@
-"""The real server labels every hit human, machine or unknown, with reasons; machines never open a message."""
+"""Human or machine on a real server: request-time verdicts, revision, honeypot, preview, stats."""
 
 from __future__ import annotations
 
 import socket
-from pathlib import Path
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 
-from .harness import BROWSER, BROWSER_UA, Server
+from .harness import BROWSER, Server, browser_get
 
-HTML = '<html><body><a href="https://shop.example/">Shop</a></body></html>'
-APPLE_MPP_UA = "Mozilla/5.0"  # what Apple's proxy sends, from Apple's egress networks
-APPLE_EGRESS = "17.58.0.1"  # inside 17.0.0.0/8, Apple's published block
+HTML = (
+    '<html><body><p>Hi</p><a href="https://ex.com/a">A</a> <a href="https://ex.com/b">B</a>'
+    ' <a href="https://ex.com/c?x=1&amp;y=2">C</a></body></html>'
+)
 
 
-def _create(server: Server, key: str) -> dict[str, Any]:
-    response = server.client(key).post("/api/v1/messages", json={"recipient": "r-1", "html": HTML})
+def create(server: Server, key: str, **fields: Any) -> dict[str, Any]:
+    response = server.client(key).post("/api/v1/messages", json={"recipient": "r-1", "html": HTML, **fields})
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
 
 
-def _message(server: Server, key: str, message_id: str) -> dict[str, Any]:
+def links(created: dict[str, Any]) -> list[str]:
+    return [part.split('"')[0] for part in created["html"].split('href="')[1:]]
+
+
+def message(server: Server, key: str, message_id: str) -> dict[str, Any]:
     response = server.client(key).get(f"/api/v1/messages/{message_id}")
     assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    found: dict[str, Any] = response.json()
+    return found
 
 
-def _engagement(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [event for event in body["events"] if event["type"] in ("opened", "clicked")]
+def eventually(server: Server, key: str, message_id: str, check: Callable[[dict[str, Any]], bool]) -> Any:
+    """The message once ``check`` holds (revision runs right after the commit, on its own thread)."""
+    deadline = time.monotonic() + 15
+    while True:
+        got = message(server, key, message_id)
+        if check(got) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
 
 
-def test_a_browser_open_is_human_and_opens_the_message(server: Server, key: str) -> None:
-    created = _create(server, key)
-    assert httpx.get(created["open_url"], headers=BROWSER).status_code == 200
-    body = _message(server, key, created["id"])
-    [opened] = _engagement(body)
-    assert opened["classification"] == "human"
-    assert body["status"] == "opened"
-    assert body["recipients"][0]["first_human_open_at"] is not None
+def hits(got: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e for e in got["events"] if e["type"] == kind]
 
 
-def test_an_http_client_fetch_is_a_machine_and_changes_no_status(server: Server, key: str) -> None:
-    created = _create(server, key)
-    assert httpx.get(created["open_url"]).status_code == 200  # python-httpx's own user agent
-    click = created["html"].split('href="')[1].split('"')[0]
-    assert httpx.get(click).status_code == 302  # the redirect happens all the same: only the label varies
-    body = _message(server, key, created["id"])
-    labels = [(event["type"], event["classification"], event["reasons"]) for event in _engagement(body)]
-    assert labels == [("opened", "machine", ["http_client"]), ("clicked", "machine", ["http_client"])]
-    assert body["status"] == "sent"
-    recipient = body["recipients"][0]
-    assert recipient["first_fetched_at"] is not None  # the fetch is kept, as a fetch
-    assert recipient["first_human_open_at"] is None
+def test_an_http_client_is_a_machine_and_a_browser_a_person(server: Server, key: str) -> None:
+    created = create(server, key)
+    httpx.get(created["open_url"])  # python-httpx/…
+    assert message(server, key, created["id"])["status"] == "sent"
+    browser_get(created["open_url"])
+    got = message(server, key, created["id"])
+    opens = hits(got, "opened")
+    assert [(e["classification"], e["reasons"][0]) for e in opens] == [
+        ("machine", "http_client"),
+        ("human", "no_machine_signal"),
+    ]
+    assert got["status"] == "opened"
+    assert got["first_fetched_at"] <= got["first_human_open_at"]
+    assert got["recipients"][0]["first_fetched_at"] == got["first_fetched_at"]
 
 
-def test_stats_split_opens_by_classification(server: Server, key: str) -> None:
-    created = _create(server, key)
-    httpx.get(created["open_url"], headers=BROWSER)
-    httpx.get(created["open_url"], headers={"User-Agent": "curl/8.5.0"})
-    machine_only = _create(server, key)
-    httpx.get(machine_only["open_url"], headers={"User-Agent": "curl/8.5.0"})
-    totals = server.client(key).get("/api/v1/stats").json()["totals"]
-    opens = totals["opens"]["total"]
-    assert (opens["human"], opens["machine"], opens["unknown"], opens["all"]) == (1, 2, 0, 3)
-    assert totals["opens"]["unique"]["all"] == 2
-    # Two messages sent, both fetched, one by a person: the open rate counts the person only.
-    assert totals["open_rate"] == pytest.approx(totals["opens"]["unique"]["human"] / totals["sent"])
-    assert totals["open_rate"] < totals["opens"]["unique"]["all"] / totals["sent"]
+def test_apple_mpp_fetch_counts_as_fetched_not_opened(server: Server, key: str) -> None:
+    created = create(server, key)
+    browser_get(created["open_url"], headers={"User-Agent": "Mozilla/5.0"})
+    got = message(server, key, created["id"])
+    assert hits(got, "opened")[0]["reasons"] == ["apple_mpp"]
+    assert got["status"] == "sent"
+    assert got["first_fetched_at"] is not None
+    assert got["first_human_open_at"] is None
 
 
-@pytest.mark.parametrize(
-    "user_agent",
-    ["", "x" * 100_000, "\x00\x01binary\xff", "Mozilla/5.0 \x1b[31m", BROWSER_UA + "\t\r"],
-    ids=["empty", "100KB", "binary", "control", "trailing-controls"],
-)
-def test_odd_user_agents_are_classified_never_an_error(server: Server, key: str, user_agent: str) -> None:
-    created = _create(server, key)
-    raw = user_agent.encode("latin-1", "replace").replace(b"\r", b"").replace(b"\n", b"")
-    status = _raw_get(server, created["open_url"].removeprefix(server.base), raw)  # httpx refuses such values
-    assert status in (200, 400, 431)  # the HTTP layer may refuse a 100 KB or binary header before us
-    if status == 200:
-        [opened] = _engagement(_message(server, key, created["id"]))
-        assert opened["classification"] in ("human", "machine", "unknown")
-        assert opened["reasons"]
+def test_honeypot_click_exposes_the_same_clients_earlier_clicks(server: Server, key: str) -> None:
+    created = create(server, key, honeypot=True)
+    assert "data-mb-honeypot" in created["html"]
+    assert len(created["links"]) == 3  # the honeypot is not one of the message's links
+    honeypot, *real = links(created)  # it sits right after <body>
+    scanner = {"User-Agent": BROWSER, "X-Test": "scanner"}
+    assert browser_get(real[0], headers=scanner).status_code == 302
+    assert message(server, key, created["id"])["status"] == "clicked"  # looked like a person, for now
+    assert browser_get(honeypot, headers=scanner).status_code == 302
+    got = eventually(server, key, created["id"], lambda m: m["status"] == "sent")
+    clicks = hits(got, "clicked")
+    assert [e["classification"] for e in clicks] == ["machine", "machine"]
+    assert all("honeypot" in e["reasons"] for e in clicks)
+    assert clicks[1]["detail"] == {"honeypot": True}
+    assert got["status"] == "sent"  # the earlier "click" was the scanner: status moved back
+    assert got["first_human_open_at"] is None
 
 
-def _raw_get(server: Server, path: str, user_agent: bytes) -> int:
-    """GET ``path`` with a user agent of any bytes, over a plain socket; the response's status."""
-    request = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
-        connection.sendall(request % (path.encode(), user_agent))
-        head = connection.recv(64)
-    return int(head.split(b" ", 2)[1])
+def test_burst_over_every_link_is_a_scanner(server: Server, key: str) -> None:
+    created = create(server, key)
+    for url in links(created):
+        browser_get(url)
+    got = eventually(
+        server,
+        key,
+        created["id"],
+        lambda m: m["status"] == "sent",  # one response reads recipients, then events: wait for both
+    )
+    assert {e["classification"] for e in hits(got, "clicked")} == {"machine"}
+    assert all("burst_all_links" in e["reasons"] for e in hits(got, "clicked"))
+    assert got["status"] == "sent"
 
 
-@pytest.fixture
-def proxied(fresh_server: Server) -> Server:
-    fresh_server.extra_env["MAILBEACON_TRUSTED_PROXIES"] = "127.0.0.1/32"
-    fresh_server.extra_env["MAILBEACON_PRIVACY"] = "full"
-    return fresh_server.start()
+def test_timing_from_delivery_is_applied_by_revision(fresh_server: Server) -> None:
+    server = fresh_server.start()  # the default windows
+    key = server.new_account("timing")
+    early, late = create(server, key), create(server, key)
+    for created, ago in ((early, 0.2), (late, 3600.0)):
+        at = datetime.fromtimestamp(time.time() - ago, UTC).isoformat()
+        response = server.client(key).post(
+            f"/api/v1/messages/{created['id']}/events", json={"type": "delivered", "at": at}
+        )
+        assert response.status_code == 201, response.text
+        browser_get(created["open_url"])
+    got = eventually(server, key, early["id"], lambda m: m["status"] == "delivered")
+    assert hits(got, "opened")[0]["reasons"] == ["within_delivery_window"]
+    assert got["status"] == "delivered"
+    assert hits(message(server, key, late["id"]), "opened")[0]["classification"] == "human"
+    # Stats: only the person's open counts in the open rate.
+    stats = server.client(key).get("/api/v1/stats").json()["totals"]
+    assert (stats["delivered"], stats["opened_by_person"], stats["fetched"]) == (2, 1, 2)
+    assert stats["open_rate"] == 0.5
+    assert stats["opens"]["total"]["machine"] == 1
 
 
-def test_forwarded_for_is_believed_only_from_a_trusted_proxy(proxied: Server, tmp_path: Path) -> None:
-    key = proxied.new_account("proxied")
-    created = _create(proxied, key)
-    headers = {"User-Agent": APPLE_MPP_UA, "X-Forwarded-For": f"{APPLE_EGRESS}, 127.0.0.1"}
-    httpx.get(created["open_url"], headers=headers)
-    [opened] = _engagement(_message(proxied, key, created["id"]))
-    assert opened["ip"] == APPLE_EGRESS
-    assert opened["classification"] == "machine"
-    assert "apple_mpp" in opened["reasons"]
+def test_reclassify_reruns_the_rules_with_new_settings(fresh_server: Server) -> None:
+    server = fresh_server.start()
+    key = server.new_account("reclassify")
+    created = create(server, key)
+    browser_get(created["open_url"], headers={"User-Agent": "Mozilla/5.0 (compatible; GoogleImageProxy)"})
+    got = eventually(server, key, created["id"], lambda m: bool(hits(m, "opened")))
+    assert hits(got, "opened")[0]["classification"] == "human"
+    server.extra_env["MAILBEACON_GMAIL_PROXY_AS_UNKNOWN"] = "true"
+    run = server.cli("reclassify", "--account", "reclassify", "--message", created["id"])
+    assert "1 events changed" in run.stdout
+    assert hits(message(server, key, created["id"]), "opened")[0]["classification"] == "unknown"
+    again = server.cli("reclassify", "--account", "reclassify")
+    assert "0 events changed" in again.stdout
+    missing = server.cli("reclassify", "--message", "nope", check=False)
+    assert missing.returncode != 0
+    assert "error" in missing.stderr.lower()
 
 
-def test_forwarded_for_from_anyone_else_is_ignored(server: Server, key: str) -> None:
-    created = _create(server, key)
-    httpx.get(created["open_url"], headers={**BROWSER, "X-Forwarded-For": APPLE_EGRESS})
-    [opened] = _engagement(_message(server, key, created["id"]))
-    assert opened["ip"] == "127.0.0.0"  # the socket's peer, anonymized; the header was not believed
-    assert opened["classification"] == "human"
+def test_preview_shows_the_message_without_tracking(server: Server, key: str) -> None:
+    created = create(server, key, honeypot=True)
+    response = server.client(key).post("/api/v1/preview", json={"html": created["html"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["pixels_removed"], body["links_untracked"]) == (1, 3)
+    assert body["html"] == HTML  # byte for byte the HTML that was sent
+    # Another account cannot untrack this account's links.
+    other = server.new_account("preview-other")
+    foreign = server.client(other).post("/api/v1/preview", json={"html": created["html"]}).json()
+    assert foreign["html"] == created["html"]
 
 
-def test_a_bad_classifier_setting_stops_the_server_with_one_line(fresh_server: Server) -> None:
-    fresh_server.extra_env["MAILBEACON_SCANNER_NETWORKS"] = "not-a-network=acme"
-    result = fresh_server.cli("db", "upgrade", check=False)
-    assert result.returncode != 0
-    assert "MAILBEACON_SCANNER_NETWORKS" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_sender_view_cookie_and_trusted_proxy(fresh_server: Server) -> None:
+    fresh_server.extra_env.update(
+        {
+            "MAILBEACON_SENDER_COOKIES": "helpdesk_session",
+            "MAILBEACON_TRUSTED_PROXIES": "127.0.0.1/32",
+            "MAILBEACON_SCANNER_NETWORKS": "203.0.113.0/24=acme",
+            "MAILBEACON_PRIVACY": "full",
+        }
+    )
+    server = fresh_server.start()
+    key = server.new_account("sender")
+    created = create(server, key)
+    browser_get(created["open_url"], headers={"Cookie": "helpdesk_session=SECRET; lang=en"})
+    browser_get(created["open_url"], headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9"})
+    got = eventually(server, key, created["id"], lambda m: len(hits(m, "opened")) == 2)
+    own, scanner = hits(got, "opened")
+    assert own["reasons"] == ["sender_own_view"]
+    assert "SECRET" not in str(got)  # only the cookie's name is kept
+    assert (scanner["ip"], scanner["reasons"]) == ("203.0.113.9", ["scanner_network:acme"])
+    assert got["status"] == "sent"
+
+
+def test_bad_input_is_classified_never_a_500(server: Server, key: str) -> None:
+    created = create(server, key)
+    pixel, click = created["open_url"], links(created)[0]
+    weird: list[dict[str, str]] = [
+        {},
+        {"User-Agent": ""},
+        {"User-Agent": "x" * 100_000},
+        {"User-Agent": "Mozilla/5.0 \twith a tab"},
+        {"User-Agent": BROWSER, "X-Forwarded-For": "not-an-ip, ::ffff:999.1.1.1"},
+        {"User-Agent": BROWSER, "Forwarded": 'for="[2001:db8::1]:4711";proto=https'},
+        {"User-Agent": BROWSER, "Referer": "javascript:x", "Sec-Purpose": "prefetch;"},
+    ]
+    with httpx.Client(timeout=10) as client:
+        for headers in weird:
+            request = client.build_request("GET", pixel, headers=headers)
+            if "User-Agent" not in headers:
+                del request.headers["User-Agent"]
+            assert client.send(request).status_code == 200
+            assert client.get(click, headers=headers).status_code == 302
+        raw = client.build_request("GET", pixel, headers=[(b"User-Agent", b"\xff\xfe\xc3(binary")])
+        assert client.send(raw).status_code == 200
+    # Control characters other than tab (which clients refuse to send) on a raw socket: the
+    # HTTP layer may refuse them (RFC 9110 5.5) with a 400; never a 500, never a dead server.
+    path = pixel.split(str(server.port), 1)[1].encode()
+    for value in (b"a\x01\x1b[31m", b"DEL \x7f", b"\x0b\x0c"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nUser-Agent: " + value + b"\r\n\r\n")
+            assert conn.recv(64).split(b" ")[1] in (b"200", b"400")
+    got = message(server, key, created["id"])
+    engaged = [e for e in got["events"] if e["type"] in ("opened", "clicked")]
+    assert len(engaged) >= 2 * len(weird) + 1
+    assert all(e["classification"] in ("human", "machine", "unknown") and e["reasons"] for e in engaged)
+    assert engaged[0]["reasons"] == ["missing_user_agent"]
+    assert server.client().get("/healthz").status_code == 200

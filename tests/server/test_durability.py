@@ -12,7 +12,7 @@ from .harness import BROWSER, Server
 
 
 def _hammer(server: Server, urls: list[str], answered: list[str], stop: threading.Event) -> None:
-    with httpx.Client(timeout=5, headers=BROWSER) as client:
+    with httpx.Client(timeout=5, headers={"User-Agent": BROWSER}) as client:
         for url in urls:
             if stop.is_set():
                 return
@@ -64,7 +64,7 @@ def test_graceful_stop_keeps_every_answered_hit(fresh_server: Server) -> None:
     server = fresh_server.start()
     tracker = server.tracker()
     urls = [tracker.open_url(message_id=f"term-{i}") for i in range(300)]
-    with httpx.Client(timeout=5, headers=BROWSER) as client:
+    with httpx.Client(timeout=5, headers={"User-Agent": BROWSER}) as client:
         assert all(client.get(url).status_code == 200 for url in urls)
     server.stop(signal.SIGTERM)
     assert server.process is not None

@@ -10,7 +10,7 @@ import httpx
 
 from mailbeacon.server.responses import GIF
 
-from .harness import BROWSER, Server
+from .harness import Server, browser_get
 
 HTML = '<html><body><p>Hi</p><a href="https://shop.example/sale?a=1&amp;b=2">Sale</a></body></html>'
 
@@ -32,7 +32,7 @@ def events(server: Server, key: str, message_id: str, wait_for: int = 0) -> list
 
 def test_pixel_is_a_gif_that_no_cache_keeps(server: Server, key: str) -> None:
     created = create(server, key)
-    response = httpx.get(created["open_url"])
+    response = browser_get(created["open_url"])
     assert response.status_code == 200
     assert response.content == GIF
     assert response.headers["content-type"] == "image/gif"
@@ -43,7 +43,7 @@ def test_pixel_is_a_gif_that_no_cache_keeps(server: Server, key: str) -> None:
 
 def test_a_pixel_hit_is_recorded_before_its_answer(server: Server, key: str) -> None:
     created = create(server, key)
-    httpx.get(created["open_url"], headers={"User-Agent": "Mozilla/5.0 test"})
+    browser_get(created["open_url"], headers={"User-Agent": "Mozilla/5.0 test"})
     # No waiting: the hit was committed before the pixel was sent.
     kinds = [event["type"] for event in events(server, key, created["id"])]
     assert kinds == ["sent", "opened"]
@@ -52,7 +52,7 @@ def test_a_pixel_hit_is_recorded_before_its_answer(server: Server, key: str) -> 
 def test_forged_pixel_is_served_and_not_recorded(server: Server, key: str) -> None:
     created = create(server, key)
     forged = created["open_url"][:-3] + ("AAA" if not created["open_url"].endswith("AAA") else "BBB")
-    response = httpx.get(forged)
+    response = browser_get(forged)
     assert response.status_code == 200
     assert response.content == GIF
     assert [e["type"] for e in events(server, key, created["id"])] == ["sent"]
@@ -71,7 +71,7 @@ def test_head_is_answered_and_never_recorded(server: Server, key: str) -> None:
 def test_click_redirects_to_the_signed_destination_and_records_the_link(server: Server, key: str) -> None:
     created = create(server, key)
     click = created["html"].split('href="')[1].split('"')[0]
-    response = httpx.get(click, headers=BROWSER)
+    response = browser_get(click)
     assert response.status_code == 302
     assert response.headers["location"] == "https://shop.example/sale?a=1&b=2"
     assert response.headers["referrer-policy"] == "no-referrer"
@@ -88,7 +88,7 @@ def test_forged_click_is_a_404_that_never_redirects(server: Server, key: str) ->
     created = create(server, key)
     click = created["html"].split('href="')[1].split('"')[0]
     for bad in (click[:-2] + "xy", click + "A", f"{server.base}/c/", f"{server.base}/c/not-a-token"):
-        response = httpx.get(bad)
+        response = browser_get(bad)
         assert response.status_code == 404, bad
         assert "location" not in response.headers
         assert response.headers["content-type"].startswith("text/html")
@@ -98,7 +98,7 @@ def test_forged_click_is_a_404_that_never_redirects(server: Server, key: str) ->
 def test_an_open_token_is_not_a_click(server: Server, key: str) -> None:
     created = create(server, key)
     token = created["open_url"].rsplit("/", 1)[1]
-    assert httpx.get(f"{server.base}/c/{token}").status_code == 404
+    assert browser_get(f"{server.base}/c/{token}").status_code == 404
 
 
 def test_expired_click_token_does_not_redirect(server: Server) -> None:
@@ -109,13 +109,13 @@ def test_expired_click_token_does_not_redirect(server: Server) -> None:
         "https://shop.example/", message_id="m-exp", expires_at=datetime.now(UTC) + timedelta(seconds=1)
     )
     time.sleep(1.2)
-    assert httpx.get(url).status_code == 404
+    assert browser_get(url).status_code == 404
 
 
 def test_unsubscribe_get_only_asks_and_post_one_click_records(server: Server, key: str) -> None:
     created = create(server, key)
     url = created["unsubscribe_url"]
-    page = httpx.get(url)
+    page = browser_get(url)
     assert page.status_code == 200
     assert 'method="post"' in page.text
     assert [e["type"] for e in events(server, key, created["id"])] == ["sent"]
@@ -132,7 +132,7 @@ def test_unsubscribe_get_only_asks_and_post_one_click_records(server: Server, ke
 
 
 def test_unsubscribe_with_a_bad_token_is_a_404(server: Server) -> None:
-    assert httpx.get(f"{server.base}/u/nope").status_code == 404
+    assert browser_get(f"{server.base}/u/nope").status_code == 404
     assert httpx.post(f"{server.base}/u/nope", content=b"List-Unsubscribe=One-Click").status_code == 404
 
 
@@ -147,7 +147,7 @@ def test_offline_minted_links_are_recorded_under_their_account(server: Server, k
     assert account  # the account exists
     tracker = server.tracker()  # no account in the token: the default account
     url = tracker.open_url(message_id="offline-1", recipient="r-9")
-    assert httpx.get(url, headers=BROWSER).status_code == 200
+    assert browser_get(url).status_code == 200
     # The default account's key sees it; this test's own account does not.
     default_key = server.new_account("default")
     offline = server.client(default_key).get("/api/v1/messages/offline-1")
@@ -186,4 +186,4 @@ def test_header_flood_is_refused_not_crashed(server: Server) -> None:
     flood = b"".join(b"X-Flood-%d: %s\r\n" % (i, b"v" * 100) for i in range(2000))
     status = raw_status(server, b"GET /o/x HTTP/1.1", flood)
     assert status is None or status < 500
-    assert httpx.get(server.base + "/healthz").status_code == 200
+    assert browser_get(server.base + "/healthz").status_code == 200

@@ -33,6 +33,9 @@ def serve(host: str, port: int, workers: int) -> None:
         load_keys(settings)  # generate the key file once, before any worker starts
         store = open_store(settings)
         store.upgrade()
+        from mailbeacon.classify_data import classifier_for
+
+        store.reviser.classifier = classifier_for(settings)
         recovered = _recover(store, settings.data_dir / "hits")
         store.close()
     if recovered:
@@ -206,18 +209,8 @@ def _print_stats(result: dict[str, Any]) -> None:
 
     key = result["group_by"]
     table = Table(title=f"mailbeacon stats by {key} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
-    columns = (
-        key,
-        "sent",
-        "delivered",
-        "opens",
-        "unique opens",
-        "open rate",
-        "clicks",
-        "unique clicks",
-        "click rate",
-    )
-    for column in columns:
+    columns = (key, "sent", "delivered", "opened by a person", "open rate", "opens", "unique opens")
+    for column in (*columns, "clicks", "unique clicks"):
         table.add_column(column, justify="left" if column == key else "right")
     rows = [*((group[key] or "(none)", group) for group in result["groups"]), ("total", result["totals"])]
     for name, group in rows:
@@ -225,23 +218,47 @@ def _print_stats(result: dict[str, Any]) -> None:
             name,
             str(group["sent"]),
             str(group["delivered"]),
+            str(group["opened_by_person"]),
+            "-" if group["open_rate"] is None else f"{group['open_rate']:.1%}",
             _split(group["opens"]["total"]),
             _split(group["opens"]["unique"]),
-            _rate(group["open_rate"]),
             _split(group["clicks"]["total"]),
             _split(group["clicks"]["unique"]),
-            _rate(group["click_rate"]),
         )
     Console().print(table)
-    Console().print("counts are all (human / machine / unknown); rates count people only, over delivered")
-
-
-def _rate(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate:.1%}"
+    Console().print("counts are all (human / machine / unknown); the open rate counts people only")
 
 
 def _split(counts: dict[str, int]) -> str:
     return f"{counts['all']} ({counts['human']}/{counts['machine']}/{counts['unknown']})"
 
 
-SERVER_COMMANDS = (serve, db, apikey, stats)
+@click.command()
+@click.option("--account", "account_name", help="Only this sender account (default: every account).")
+@click.option("--message", "message_id", help="Only this message (needs --account unless it is unique).")
+def reclassify(account_name: str | None, message_id: str | None) -> None:
+    """Rerun the classifier over stored opens and clicks, then their messages' status.
+
+    Use it after changing MAILBEACON_CLASSIFY_* settings or upgrading the rules.
+    """
+    from mailbeacon.classify_data import classifier_for
+    from mailbeacon.store.revision import stored_messages
+
+    with one_line_errors():
+        store = _store()
+        account_id = None
+        if account_name is not None:
+            account = store.accounts.get_by_name(account_name)
+            if account is None:
+                raise click.ClickException(f"no account named {account_name!r}; see `mailbeacon apikey list`")
+            account_id = account.id
+        store.reviser.classifier = classifier_for(Settings.from_env())
+        keys = stored_messages(store.engine, account_id, message_id)
+        if message_id is not None and not keys:
+            raise click.ClickException(f"no opens or clicks stored for message {message_id!r}")
+        changed = sum(store.reviser.revise_message(account, message) for account, message in keys)
+        store.engine.dispose()
+    click.echo(f"reclassified {len(keys)} messages; {changed} events changed")
+
+
+SERVER_COMMANDS = (serve, db, apikey, stats, reclassify)

@@ -28,6 +28,7 @@ __all__ = [
     "PixelPosition",
     "RewriteResult",
     "TrackedLink",
+    "honeypot_html",
     "is_trackable",
     "pixel_html",
     "rewrite_html",
@@ -127,6 +128,21 @@ def pixel_html(url: str, *, xhtml: bool = False) -> str:
     return f'<img src="{src}" width="1" height="1" alt="" border="0" style="{_PIXEL_STYLE}"{end}'
 
 
+# Hidden from people every way mail clients honour (CSS, Outlook's mso-hide, no text, out of
+# the tab order and the accessibility tree), so that only machines follow it.
+_HONEYPOT_STYLE: Final = (
+    "display:none!important;mso-hide:all;font-size:0;line-height:0;max-height:0;overflow:hidden"
+)
+
+
+def honeypot_html(url: str) -> str:
+    """The hidden link ``rewrite_html`` inserts for ``honeypot_url``: only machines follow it."""
+    href = _quote(url, '"')
+    return (
+        f'<a href="{href}" style="{_HONEYPOT_STYLE}" aria-hidden="true" tabindex="-1" data-mb-honeypot></a>'
+    )
+
+
 def _quote(value: str, quote: str) -> str:
     """``value`` escaped for an attribute in ``quote`` ('"', "'" or "" for unquoted)."""
     value = value.replace("&", "&amp;")
@@ -152,6 +168,7 @@ def rewrite_html(
     click_url: Callable[[str, int], str | None] | None = None,
     pixel_url: str | None = None,
     pixel_position: PixelPosition | str = PixelPosition.BODY_START,
+    honeypot_url: str | None = None,
 ) -> RewriteResult:
     """Track the links in ``html`` and insert the open pixel, changing nothing else.
 
@@ -171,15 +188,22 @@ def rewrite_html(
 
     Malformed HTML never raises; the scan stops where a browser would see the
     rest as one unterminated construct, and leaves that part unchanged.
+
+    ``honeypot_url``, when given, is inserted as :func:`honeypot_html` right after
+    ``<body ...>`` (before a pixel there); it is not one of the result's ``links``.
     """
     position = PixelPosition(pixel_position)
-    if click_url is None and pixel_url is None:
+    if click_url is None and pixel_url is None and honeypot_url is None:
         return RewriteResult(html, (), 0)
     found = scan(html, links=click_url is not None)
     edits: list[tuple[int, int, str]] = []
     links: list[TrackedLink] = []
     if click_url is not None:
         _track_links(html, found.links, click_url, edits, links)
+    if honeypot_url is not None:
+        at = found.body_end if found.body_end >= 0 else found.stop
+        edits.append((at, at, honeypot_html(honeypot_url)))
+        edits.sort(key=lambda edit: edit[0])
     places = _pixel_places(found, position) if pixel_url is not None else []
     if pixel_url is not None:
         pixel = pixel_html(pixel_url, xhtml=_looks_like_xhtml(html))

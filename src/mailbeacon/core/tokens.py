@@ -48,6 +48,7 @@ from mailbeacon.core.errors import (
 from mailbeacon.core.keys import Key, KeyRing
 
 __all__ = [
+    "HONEYPOT_FIELD",
     "MAC_BYTES",
     "MAX_TOKEN_CHARS",
     "ClickMinter",
@@ -59,6 +60,9 @@ __all__ = [
 ]
 
 VERSION: Final = 1
+# The metadata key that marks a click token as the hidden honeypot link (``Tracker``'s
+# ``honeypot=True``): only machines follow that link.
+HONEYPOT_FIELD: Final = "_mb_honeypot"
 MAC_BYTES: Final = 16
 MAX_TOKEN_CHARS: Final = 4096
 _ENCRYPTED: Final = 0x08

@@ -29,6 +29,8 @@ from mailbeacon.server.schemas import (
     MessageList,
     MessageOut,
     MessageSummary,
+    PreviewIn,
+    PreviewOut,
     Problem,
     RecipientOut,
     StatsOut,
@@ -137,8 +139,32 @@ def _summary_fields(view: MessageView) -> dict[str, Any]:
         "created_at": to_time(message.created_at),
         "registered": message.registered,
         "status": view.status.value,
+        "first_fetched_at": _first(view, "first_fetched_at"),
+        "first_human_open_at": _first(view, "first_human_open_at"),
         "recipients": [_recipient_out(name, state) for name, state in view.recipients.items()],
     }
+
+
+def _first(view: MessageView, name: str) -> datetime | None:
+    times = [t for state in view.recipients.values() if (t := getattr(state, name)) is not None]
+    return to_time(min(times)) if times else None
+
+
+@router.post(
+    "/preview",
+    response_model=PreviewOut,
+    summary="The sender's own view: tracked HTML with pixel and tracking removed",
+)
+async def preview(body: PreviewIn, account: Account, ctx: Ctx) -> PreviewOut:
+    # Showing the sender its own message through this endpoint fires no pixel and no link,
+    # so "viewed" keeps meaning the recipient (reason sender_own_view covers the other way in).
+    from mailbeacon.server.preview import untrack_html
+
+    owner = None if account == ctx.default_account else account
+    result = untrack_html(body.html, ctx.tracker(account), owner)
+    return PreviewOut(
+        html=result.html, pixels_removed=result.pixels_removed, links_untracked=result.links_untracked
+    )
 
 
 @router.post(
@@ -150,7 +176,7 @@ def _summary_fields(view: MessageView) -> dict[str, Any]:
 )
 async def create_message(body: MessageIn, account: Account, ctx: Ctx) -> MessageCreated:
     message_id = body.id or new_id()
-    tracked = ctx.track(account, message_id, body.recipient, body.html, body.text)
+    tracked = ctx.track(account, message_id, body.recipient, body.html, body.text, honeypot=body.honeypot)
     record = MessageRecord(
         account_id=account,
         id=message_id,

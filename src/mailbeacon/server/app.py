@@ -12,15 +12,12 @@ and, on shutdown, commits every queued hit before the process exits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 
-from mailbeacon.classify_data import default_classifier
 from mailbeacon.config import Settings
-from mailbeacon.core.classify import TrustedProxies, client_ip
 from mailbeacon.core.keys import KeyRing
 from mailbeacon.server import api, problems
 from mailbeacon.server.context import ServerContext
@@ -87,12 +84,16 @@ def create_app(
 ) -> MailbeaconApp:
     """The server over ``store``; the store's schema must be current (``store.upgrade()``).
 
-    ``classify`` labels each hit (``never_classified`` turns that off); by default
-    it is the classifier built from ``settings.classifier`` with the packaged data.
+    ``classify`` defaults to the shipped classifier configured by ``settings.classify``;
+    the same classifier revises stored events after each commit (``store.revision``).
     Hits are appended to the hit log in ``settings.data_dir / "hits"``; with
     ``external_ingester`` (``mailbeacon serve``) another process moves them into
-    the store, otherwise this app does, on its own event loop.
+    the store (and revises them there), otherwise this app does, on its own event loop.
     """
+    from mailbeacon.classify_data import classifier_for
+
+    classifier = classifier_for(settings)
+    store.reviser.classifier = classifier
     default_account = store.accounts.ensure(DEFAULT_ACCOUNT).id
     ingestion = Ingestion(
         store,
@@ -115,8 +116,8 @@ def create_app(
         default_account=default_account,
         known_accounts=context.known_accounts,
         privacy=settings.privacy,
-        classify=classify if classify is not None else default_classifier(settings.classifier),
         client_ip=_client_ip(settings),
+        classify=classify or classifier,
     )
     fastapi_app = FastAPI(
         title="mailbeacon",
@@ -129,16 +130,6 @@ def create_app(
     fastapi_app.include_router(api.router)
     _operations(fastapi_app, context, tracking)
     return MailbeaconApp(BodyLimit(fastapi_app, settings.max_body_bytes), tracking, context)
-
-
-def _client_ip(settings: Settings) -> Callable[[str | None, Mapping[str, str]], str | None]:
-    """Forwarding headers are believed only from ``MAILBEACON_TRUSTED_PROXIES``."""
-    trusted = TrustedProxies(str(network) for network in settings.trusted_proxies)
-
-    def resolve(peer: str | None, headers: Mapping[str, str]) -> str | None:
-        return client_ip(peer, headers, trusted)
-
-    return resolve
 
 
 def _operations(app: FastAPI, context: ServerContext, tracking: TrackingEndpoints) -> None:
@@ -157,6 +148,15 @@ def _operations(app: FastAPI, context: ServerContext, tracking: TrackingEndpoint
             render_metrics(context.store.recorder, tracking.counts, context.ingestion.counters),
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
+
+
+def _client_ip(settings: Settings) -> Any:
+    from mailbeacon.core.classify import TrustedProxies, client_ip
+
+    if not settings.trusted_proxies:
+        return None  # the TCP peer itself: no parsing on the hot path
+    trusted = TrustedProxies(str(network) for network in settings.trusted_proxies)
+    return lambda peer, headers: client_ip(peer, headers, trusted)
 
 
 def _version() -> str:

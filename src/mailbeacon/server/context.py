@@ -55,7 +55,14 @@ class ServerContext:
         return Tracker(self.base_url, self.keys, encrypt=self.encrypt, ttl=self.ttl, account=owner)
 
     def track(
-        self, account: str, message_id: str, recipient: str, html: str | None, text: str | None
+        self,
+        account: str,
+        message_id: str,
+        recipient: str,
+        html: str | None,
+        text: str | None,
+        *,
+        honeypot: bool = False,
     ) -> Tracked:
         tracker = self.tracker(account)
         common: dict[str, Any] = {"message_id": message_id, "recipient": recipient}
@@ -65,7 +72,7 @@ class ServerContext:
         if html is not None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", GmailClipWarning)
-                result = tracker.rewrite_html(html, **common)
+                result = tracker.rewrite_html(html, honeypot=honeypot, **common)
                 if result.clipped:
                     notes.append(f"tracked HTML is {result.size:,} bytes; Gmail clips messages over ~102 KB")
             notes += [str(w.message) for w in caught]

@@ -10,7 +10,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 __all__ = [
     "EventIn",
@@ -76,6 +84,9 @@ class MessageIn(_In):
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Kept with the message, not put in links."
     )
+    honeypot: StrictBool = Field(
+        False, description="Add a hidden link only machines follow; a click on it exposes a scanner."
+    )
 
 
 class LinkOut(BaseModel):
@@ -133,12 +144,30 @@ class MessageSummary(BaseModel):
     created_at: datetime
     registered: bool = Field(description="False for a message first seen through a link minted offline.")
     status: str
+    first_fetched_at: datetime | None = Field(
+        None, description="The first open or click of any kind, machines included."
+    )
+    first_human_open_at: datetime | None = Field(
+        None, description="The first open (or click) classified as a person's, after revision."
+    )
     recipients: list[RecipientOut]
 
 
 class MessageOut(MessageSummary):
     links: list[LinkOut]
     events: list[EventOut]
+
+
+class PreviewIn(_In):
+    html: str = Field(description="The tracked HTML, as POST /api/v1/messages returned it.")
+
+
+class PreviewOut(BaseModel):
+    html: str = Field(
+        description="The same HTML without pixel and honeypot, links pointing at their destinations."
+    )
+    pixels_removed: int
+    links_untracked: int
 
 
 class MessageList(BaseModel):
@@ -180,24 +209,26 @@ class GroupStats(BaseModel):
     tag: str | None = None
     sent: int
     delivered: int
+    opened_by_person: int = Field(description="Recipients a person opened (or clicked), after revision.")
+    fetched: int = Field(description="Recipients with any open or click, machines included.")
+    open_rate: float | None = Field(
+        description="opened_by_person / delivered (or / sent while none is reported): people only."
+    )
     opens: Counts
     clicks: Counts
-    open_rate: float | None = Field(
-        description="Recipients with a human open over delivered (over sent if none was reported)."
-    )
-    click_rate: float | None = Field(description="Recipients with a human click, over the same base.")
     links: list[LinkStats]
 
 
 class TotalStats(BaseModel):
     sent: int
     delivered: int
+    opened_by_person: int = Field(description="Recipients a person opened (or clicked), after revision.")
+    fetched: int = Field(description="Recipients with any open or click, machines included.")
+    open_rate: float | None = Field(
+        description="opened_by_person / delivered (or / sent while none is reported): people only."
+    )
     opens: Counts
     clicks: Counts
-    open_rate: float | None = Field(
-        description="Recipients with a human open over delivered (over sent if none was reported)."
-    )
-    click_rate: float | None = Field(description="Recipients with a human click, over the same base.")
 
 
 class StatsOut(BaseModel):

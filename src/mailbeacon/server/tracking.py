@@ -34,7 +34,7 @@ from mailbeacon.config import Privacy
 from mailbeacon.core.errors import InvalidDestination, TokenError
 from mailbeacon.core.events import UNKNOWN, EventType, RequestFacts, Verdict
 from mailbeacon.core.keys import KeyRing
-from mailbeacon.core.tokens import Hit, HitKind, check_destination, decode_token
+from mailbeacon.core.tokens import HONEYPOT_FIELD, Hit, HitKind, check_destination, decode_token
 from mailbeacon.server import responses as r
 from mailbeacon.store.recorder import EventRow
 
@@ -71,10 +71,9 @@ CLASSIFIER_HEADERS: Final = frozenset(
         b"x-forwarded-for",
         b"forwarded",
         b"referer",
-        b"cookie",  # read for the sender's own session (sender_own_view), never stored
+        b"cookie",  # only its names are kept (the sender-view cookie); values never are
     }
 )
-_NOT_KEPT: Final = frozenset({"user-agent", "x-forwarded-for", "forwarded", "cookie"})
 _ONE_CLICK: Final = frozenset({b"List-Unsubscribe=One-Click", b"List-Unsubscribe=One-Click\r\n"})
 _MAX_UNSUBSCRIBE_BODY: Final = 1024
 
@@ -246,8 +245,17 @@ class TrackingEndpoints:
             ip=ip,
             headers=headers,
             link=hit.link,
+            honeypot=bool(hit.metadata) and HONEYPOT_FIELD in hit.metadata,
         )
-        verdict = self._classify(facts)
+        # Timing (sent_at, delivered_at) is not known here: looking it up would cost a
+        # database read per hit. The store's reviser (store.revision) applies it, and the
+        # per-message evidence, right after the commit, off the request path.
+        try:
+            verdict = self._classify(facts)
+        except Exception:  # a classifier bug must cost a label, never the pixel or the redirect
+            log.exception("classification failed; recording the hit as unknown")
+            self._count("classify_failed")
+            verdict = UNKNOWN
         row = EventRow(
             account_id=account,
             message_id=hit.message_id,
@@ -260,6 +268,7 @@ class TrackingEndpoints:
             reasons=" ".join(verdict.reasons),
             confidence=verdict.confidence,
             method=scope["method"],
+            detail=_HONEYPOT_DETAIL if facts.honeypot else None,
             **self._kept(ip, headers),
         )
         if not await self._recorder.record(row):
@@ -273,11 +282,23 @@ class TrackingEndpoints:
         if self._privacy is Privacy.ANONYMIZED:
             ip = anonymize_ip(ip) if ip else None
         extra = {k: v for k, v in headers.items() if k not in _NOT_KEPT}
+        if "cookie" in extra:  # names only: a session cookie's value is a credential
+            extra["cookie"] = _cookie_names(extra["cookie"])
         return {
             "ip": ip,
             "user_agent": headers.get("user-agent"),
             "headers": json.dumps(extra, ensure_ascii=False) if extra else None,
         }
+
+
+_NOT_KEPT: Final = frozenset({"user-agent", "x-forwarded-for", "forwarded"})
+# What a stored honeypot click carries, so a reclassification knows it was one.
+_HONEYPOT_DETAIL: Final = json.dumps({"honeypot": True})
+
+
+def _cookie_names(cookie: str) -> str:
+    """``a=1; b=2`` -> ``a=; b=``: what the sender-view rule matches, without the secrets."""
+    return "; ".join(part.split("=", 1)[0].strip() + "=" for part in cookie.split(";") if "=" in part)
 
 
 def _classifier_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 ``Store.open(url)`` gives one object holding the engine and the parts that
 use it: ``accounts``, ``messages``, ``stats``, the group-commit ``recorder``
-and the status ``projector``. SQLite (``sqlite:///path``) is the embedded
+the status ``projector`` and the
+``reviser`` that re-reads a message's hits after each commit. SQLite (``sqlite:///path``) is the embedded
 default; PostgreSQL (``postgresql://...``) serves several nodes.
 """
 
@@ -25,6 +26,7 @@ from mailbeacon.store.messages import (
 from mailbeacon.store.migrate import upgrade
 from mailbeacon.store.projection import Projector
 from mailbeacon.store.recorder import EventRow, Recorder
+from mailbeacon.store.revision import Reviser
 from mailbeacon.store.stats import StatsFilter, StatsStore
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "MessageFilter",
     "MessageRecord",
     "MessageView",
+    "Reviser",
     "StatsFilter",
     "Store",
 ]
@@ -54,6 +57,9 @@ class Store:
         self.stats = StatsStore(self.engine)
         self.projector = Projector(self.engine.dialect.name)
         self.recorder = Recorder(self.engine, project=self.projector)
+        # Revises a message's stored hits after each commit, once a classifier is set.
+        self.reviser = Reviser(self.engine, self.projector)
+        self.recorder.listeners.append(self.reviser)
 
     @property
     def dialect(self) -> str:
@@ -73,10 +79,12 @@ class Store:
         return Ingester(self.recorder, self.engine, directory)
 
     def start(self) -> None:
-        """Start the recorder (the writer thread)."""
+        """Start the recorder and the reviser's thread."""
         self.recorder.start()
+        self.reviser.start()
 
     def close(self) -> None:
         """Flush queued events, then release connections."""
         self.recorder.stop()
+        self.reviser.stop()
         self.engine.dispose()

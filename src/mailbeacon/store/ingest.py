@@ -206,6 +206,7 @@ def run_process(parent: int, stop: Any) -> None:
 
     It also stops when ``parent`` is gone (a ``kill -9`` of the server), after a last drain.
     """
+    from mailbeacon.classify_data import classifier_for
     from mailbeacon.config import Settings
     from mailbeacon.server.runtime import configure_logging, open_store
 
@@ -214,6 +215,7 @@ def run_process(parent: int, stop: Any) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     store = open_store(settings)
+    store.reviser.classifier = classifier_for(settings)  # revise what this process commits
     store.start()
     ingester = store.ingester(settings.data_dir / "hits")
     ingester.acquire()  # serve drained and released it just before forking us

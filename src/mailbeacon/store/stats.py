@@ -2,7 +2,11 @@
 
 Totals count events; unique counts count recipients (a message and recipient
 pair), so a person who opens five times is five opens and one unique open.
-``sent`` and ``delivered`` come from the recipients projection.
+``sent`` and ``delivered`` come from the recipients projection, and so do
+``opened_by_person`` (recipients with a human open, a human click included,
+after revision), ``fetched`` (recipients with any hit, machines included) and
+``open_rate``: people who opened over delivered (over sent while no delivery
+was reported). Machine and unknown opens never count in the open rate.
 """
 
 from __future__ import annotations
@@ -40,7 +44,18 @@ def _counts() -> dict[str, dict[str, int]]:
 
 
 def _group() -> dict[str, Any]:
-    return {"sent": 0, "delivered": 0, "opens": _counts(), "clicks": _counts(), "links": {}}
+    return {
+        "sent": 0,
+        "delivered": 0,
+        "opened_by_person": 0,
+        "fetched": 0,
+        "opens": _counts(),
+        "clicks": _counts(),
+        "links": {},
+    }
+
+
+_RECIPIENT_COUNTS = ("sent", "delivered", "opened_by_person", "fetched")
 
 
 class StatsStore:
@@ -56,10 +71,10 @@ class StatsStore:
             def run(*by: Any, clicks_only: bool = False) -> Any:
                 return connection.execute(self._engagement(account_id, where, by, clicks_only))
 
-            for name, sent, delivered in connection.execute(self._recipient_query(account_id, where)):
+            for name, *numbers in connection.execute(self._recipient_query(account_id, where)):
                 for target in (groups.setdefault(name, _group()), totals):
-                    target["sent"] += sent
-                    target["delivered"] += delivered
+                    for field_name, number in zip(_RECIPIENT_COUNTS, numbers, strict=True):
+                        target[field_name] += number
             for name, type_, cls, total, unique in run(key, kind, verdict):
                 _add(groups.setdefault(name, _group())[_COUNT_OF[type_]], cls, total, unique)
             for name, type_, _total, unique in run(key, kind):
@@ -77,7 +92,7 @@ class StatsStore:
             "groups": [
                 _finish(where.group_by, name, group) for name, group in sorted(groups.items(), key=_order)
             ],
-            "totals": _rates({k: v for k, v in totals.items() if k != "links"}),
+            "totals": _rate({k: v for k, v in totals.items() if k != "links"}),
         }
 
     def _scope(self, query: Select[Any], account_id: str, where: StatsFilter, message_id: Any) -> Select[Any]:
@@ -102,7 +117,13 @@ class StatsStore:
 
     def _recipient_query(self, account_id: str, where: StatsFilter) -> Select[Any]:
         key = self._key(where)
-        query = select(key, func.count(), func.count(recipients.c.delivered_at)).select_from(recipients)
+        query = select(
+            key,
+            func.count(),
+            func.count(recipients.c.delivered_at),
+            func.count(recipients.c.first_human_open_at),
+            func.count(recipients.c.first_fetched_at),
+        ).select_from(recipients)
         query = self._scope(query, account_id, where, recipients.c.message_id)
         return query.where(recipients.c.account_id == account_id, recipients.c.sent_at.isnot(None)).group_by(
             key
@@ -140,16 +161,10 @@ def _order(item: tuple[str | None, Any]) -> tuple[bool, str]:
 def _finish(group_by: str, key: str | None, group: dict[str, Any]) -> dict[str, Any]:
     links: Iterable[dict[str, Any]] = group.pop("links").values()
     names = {"campaign": None, "tag": None, group_by: key}
-    return {**names, **_rates(group), "links": sorted(links, key=lambda entry: entry["url"] or "")}
+    return _rate({**names, **group, "links": sorted(links, key=lambda entry: entry["url"] or "")})
 
 
-def _rates(group: dict[str, Any]) -> dict[str, Any]:
-    """Open and click rates count people only: recipients with a human open (click), over delivered.
-
-    Over sent when no delivery was reported; None when nothing was sent. Machine
-    fetches (Apple MPP, scanners) and unknown hits are in the counts, not in the rates.
-    """
+def _rate(group: dict[str, Any]) -> dict[str, Any]:
     base = group["delivered"] or group["sent"]
-    group["open_rate"] = group["opens"]["unique"]["human"] / base if base else None
-    group["click_rate"] = group["clicks"]["unique"]["human"] / base if base else None
+    group["open_rate"] = round(group["opened_by_person"] / base, 4) if base else None
     return group

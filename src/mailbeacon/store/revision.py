@@ -1,0 +1,276 @@
+"""Revision: what later evidence says about a message's stored opens and clicks.
+
+A hit is classified on its own at request time, without a database read: the
+server does not know when the message was sent or delivered, nor what the
+message's other hits looked like. Right after each commit the recorder hands
+the batch to the ``Reviser`` (an after-commit listener, so the request path
+pays only for a set insert); its thread re-reads each touched message, runs
+``Classifier`` over all of its hits with the recipient's ``sent_at`` and
+``delivered_at`` (``core.classify.behaviour``: timing, bursts over links, a
+honeypot exposing the same client's other clicks, a person's click confirming
+an open), updates the events whose verdict changed and rebuilds the
+recipients' status from the events (``Projector.rebuild``), so a status can
+move back when an open turns out to be a machine.
+
+The common case changes nothing and costs one read. When something changed,
+the message is locked first (an UPDATE of its recipients rows that changes no
+value: a row lock on PostgreSQL, the write lock on SQLite) and read again, so
+a hit committed meanwhile is either in what is rebuilt or merged on top of it
+by the recorder afterwards, never overwritten.
+
+Hits whose request facts were not kept (privacy level ``minimal``) keep their
+request-time verdict; only the per-message evidence is applied to them.
+``mailbeacon reclassify`` runs the same revision over stored messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, bindparam, select
+
+from mailbeacon.core.classify import Assessment, Classifier
+from mailbeacon.core.classify.behaviour import revise
+from mailbeacon.core.events import Classification, RequestFacts, Verdict
+from mailbeacon.store.projection import Projector
+from mailbeacon.store.recorder import EventRow
+from mailbeacon.store.schema import events, recipients
+
+__all__ = ["Reviser", "revise_rows", "stored_messages"]
+
+log = logging.getLogger("mailbeacon.revision")
+
+_KIND_OF: Final = {"opened": "open", "clicked": "click", "unsubscribed": "unsubscribe"}
+_TRIGGERS: Final = frozenset({*_KIND_OF, "delivered"})  # a delivery time moves every timing rule
+_COLUMNS: Final = (
+    "seq",
+    "type",
+    "at",
+    "recipient",
+    "link",
+    "classification",
+    "reasons",
+    "confidence",
+    "method",
+    "ip",
+    "user_agent",
+    "headers",
+    "detail",
+)
+
+Key = tuple[str, str]
+Times = Mapping[str, tuple[float | None, float | None]]
+
+
+class Reviser:
+    """Revises the messages of committed batches on a thread of its own."""
+
+    def __init__(self, engine: Engine, projector: Projector) -> None:
+        self._engine = engine
+        self._projector = projector
+        self.classifier: Classifier | None = None  # set by the server; None: nothing to revise with
+        self._pending: set[Key] = set()
+        self._busy = False
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        # Plain counters, read by /metrics and the tests.
+        self.messages = 0
+        self.changed = 0
+        self.failures = 0
+
+    def __call__(self, rows: Sequence[EventRow]) -> None:
+        """The recorder's after-commit listener (on the event loop: no I/O here)."""
+        if self.classifier is None:
+            return
+        keys = {(row.account_id, row.message_id) for row in rows if row.type in _TRIGGERS}
+        if keys:
+            with self._wake:
+                self._pending |= keys
+                self._wake.notify()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="mailbeacon-reviser", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Revise what is queued, then end the thread."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def idle(self) -> bool:
+        with self._wake:
+            return not self._pending and not self._busy
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._stopping:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+                batch, self._pending = sorted(self._pending), set()
+                self._busy = True
+            for account_id, message_id in batch:
+                self._revise_logged(account_id, message_id)
+            with self._wake:
+                self._busy = False
+
+    def _revise_logged(self, account_id: str, message_id: str) -> None:
+        for attempt in (1, 2):  # a deadlock with a concurrent recorder batch is retried once
+            try:
+                self.revise_message(account_id, message_id)
+                return
+            except Exception:
+                log.exception("revision of %s/%s failed (attempt %d)", account_id, message_id, attempt)
+        self.failures += 1
+
+    def revise_message(self, account_id: str, message_id: str) -> int:
+        """Revise one message now; returns how many of its events changed."""
+        classifier = self.classifier
+        if classifier is None:
+            raise RuntimeError("no classifier: the server sets Store.reviser.classifier")
+        with self._engine.connect() as connection:
+            if not _changes(connection, classifier, account_id, message_id):
+                self.messages += 1
+                return 0
+        with self._engine.begin() as connection:
+            _lock(connection, account_id, message_id)
+            changes = _changes(connection, classifier, account_id, message_id)
+            if changes:
+                statement = (
+                    events.update()
+                    .where(events.c.seq == bindparam("b_seq"))
+                    .values(
+                        classification=bindparam("b_class"),
+                        reasons=bindparam("b_reasons"),
+                        confidence=bindparam("b_confidence"),
+                    )
+                )
+                connection.execute(statement, changes)
+                self._projector.rebuild(connection, account_id, message_id)
+        self.messages += 1
+        self.changed += len(changes)
+        return len(changes)
+
+
+def _lock(connection: Connection, account_id: str, message_id: str) -> None:
+    connection.execute(
+        recipients.update()
+        .where(recipients.c.account_id == account_id, recipients.c.message_id == message_id)
+        .values(status=recipients.c.status)
+    )
+
+
+def _changes(
+    connection: Connection, classifier: Classifier, account_id: str, message_id: str
+) -> list[dict[str, Any]]:
+    where = (events.c.account_id == account_id, events.c.message_id == message_id)
+    times_query = select(recipients.c.recipient, recipients.c.sent_at, recipients.c.delivered_at).where(
+        recipients.c.account_id == account_id, recipients.c.message_id == message_id
+    )
+    times = {row.recipient: (row.sent_at, row.delivered_at) for row in connection.execute(times_query)}
+    query = select(*(events.c[name] for name in _COLUMNS)).where(*where, events.c.type.in_(tuple(_KIND_OF)))
+    rows = connection.execute(query.order_by(events.c.seq)).all()
+    verdicts = revise_rows(classifier, rows, times)
+    return [
+        {
+            "b_seq": row.seq,
+            "b_class": verdict.classification.value,
+            "b_reasons": " ".join(verdict.reasons),
+            "b_confidence": verdict.confidence,
+        }
+        for row, verdict in zip(rows, verdicts, strict=True)
+        if _differs(row, verdict)
+    ]
+
+
+def revise_rows(classifier: Classifier, rows: Sequence[Any], times: Times) -> list[Verdict]:
+    """The revised verdicts of one message's stored hits (``rows`` carry ``_COLUMNS``)."""
+    fallback = _earliest(times.values())
+    facts = [_facts(row, _own(times.get(row.recipient)) or fallback) for row in rows]
+    assessed = [
+        classifier.assess(f) if _kept(row) else Assessment(_stored(row), True)
+        for row, f in zip(rows, facts, strict=True)
+    ]
+    return revise(facts, assessed, classifier.config)
+
+
+def _earliest(times: Iterable[tuple[float | None, float | None]]) -> tuple[float | None, float | None]:
+    sent = [s for s, _ in times if s is not None]
+    delivered = [d for _, d in times if d is not None]
+    return (min(sent) if sent else None, min(delivered) if delivered else None)
+
+
+def _own(times: tuple[float | None, float | None] | None) -> tuple[float | None, float | None] | None:
+    # A link minted without the registered recipient files its hits under another row.
+    return times if times is not None and times != (None, None) else None
+
+
+def _kept(row: Any) -> bool:
+    return row.user_agent is not None or row.ip is not None or row.headers is not None
+
+
+def _stored(row: Any) -> Verdict:
+    return Verdict(Classification(row.classification), tuple(row.reasons.split()), row.confidence)
+
+
+def _facts(row: Any, times: tuple[float | None, float | None]) -> RequestFacts:
+    sent, delivered = times
+    if delivered is not None and delivered > row.at:
+        # A hit before the reported delivery proves the report late (reported without its
+        # time, or by a slow provider): timing falls back to the send.
+        delivered = None
+    return RequestFacts(
+        kind=_KIND_OF[row.type],
+        method=row.method or "GET",
+        at=row.at,
+        user_agent=row.user_agent,
+        ip=row.ip,
+        headers=_json_object(row.headers),
+        sent_at=sent,
+        delivered_at=delivered,
+        link=row.link,
+        honeypot=_json_object(row.detail).get("honeypot") is True,
+    )
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _differs(row: Any, verdict: Verdict) -> bool:
+    return bool(
+        row.classification != verdict.classification.value
+        or row.reasons != " ".join(verdict.reasons)
+        or abs(row.confidence - verdict.confidence) > 1e-9
+    )
+
+
+def stored_messages(engine: Engine, account_id: str | None, message_id: str | None) -> list[Key]:
+    """The (account, message) pairs with stored opens or clicks, for ``mailbeacon reclassify``."""
+    query = select(events.c.account_id, events.c.message_id).where(events.c.type.in_(tuple(_KIND_OF)))
+    if account_id is not None:
+        query = query.where(events.c.account_id == account_id)
+    if message_id is not None:
+        query = query.where(events.c.message_id == message_id)
+    with engine.connect() as connection:
+        rows = connection.execute(query.distinct().order_by(events.c.account_id, events.c.message_id))
+        return [(row.account_id, row.message_id) for row in rows]

@@ -52,6 +52,12 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     sqlite_synchronous: str = "full"
     log_level: str = "info"
+    webhook_allow_private: bool = False
+    webhook_worker: bool = True
+    webhook_timeout: float = 15.0
+    webhook_retry_schedule: tuple[float, ...] | None = None  # None: the Standard Webhooks schedule
+    webhook_disable_after: float = 5 * 86400.0
+    stream_heartbeat: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "MAILBEACON_") -> Settings:
@@ -70,6 +76,12 @@ class Settings:
                 env, prefix + "SQLITE_SYNCHRONOUS", _Synchronous, _Synchronous.FULL
             ).value,
             log_level=_choice(env, prefix + "LOG_LEVEL", _LogLevel, _LogLevel.INFO).value,
+            webhook_allow_private=_bool(env, prefix + "WEBHOOK_ALLOW_PRIVATE"),
+            webhook_worker=_bool(env, prefix + "WEBHOOK_WORKER", default=True),
+            webhook_timeout=_positive(env, prefix + "WEBHOOK_TIMEOUT", 15.0),
+            webhook_retry_schedule=_schedule(env, prefix + "WEBHOOK_RETRY_SCHEDULE"),
+            webhook_disable_after=_positive(env, prefix + "WEBHOOK_DISABLE_AFTER", 5 * 86400.0),
+            stream_heartbeat=_positive(env, prefix + "STREAM_HEARTBEAT", 15.0),
         )
 
     @property
@@ -98,8 +110,10 @@ def _keys(env: Mapping[str, str], name: str) -> KeyRing | None:
         raise ConfigError(f"{name}: {exc}") from None
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     value = env.get(name, "").strip().lower()
+    if not value:
+        return default
     if value in _TRUE:
         return True
     if value in _FALSE:
@@ -170,6 +184,34 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network 
                     f"{name}: {item.strip()!r} is not an IP address or network (e.g. 10.0.0.0/8,::1)"
                 ) from None
     return tuple(networks)
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not seconds > 0:
+        raise ConfigError(f"{name} must be positive, not {value!r}")
+    return seconds
+
+
+def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...] | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        delays = tuple(float(item) for item in value.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be comma-separated seconds between retries, e.g. 5,300,1800"
+        ) from None
+    if any(delay < 0 for delay in delays):
+        raise ConfigError(f"{name}: delays must not be negative")
+    return delays
 
 
 def generate_keyring(key_id: str = "k1") -> KeyRing:

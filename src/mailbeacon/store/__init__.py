@@ -9,6 +9,7 @@ default; PostgreSQL (``postgresql://...``) serves several nodes.
 from __future__ import annotations
 
 from mailbeacon.store.accounts import Account, AccountStore, ApiKeyInfo, DuplicateAccount
+from mailbeacon.store.deliveries import Attempt, Claimed, DeliveryStore
 from mailbeacon.store.engine import make_engine
 from mailbeacon.store.messages import (
     BadCursor,
@@ -23,13 +24,17 @@ from mailbeacon.store.migrate import upgrade
 from mailbeacon.store.projection import Projector
 from mailbeacon.store.recorder import EventRow, Recorder
 from mailbeacon.store.stats import StatsFilter, StatsStore
+from mailbeacon.store.webhooks import Endpoint, EndpointStore, OutboxWriter
 
 __all__ = [
     "Account",
     "ApiKeyInfo",
+    "Attempt",
     "BadCursor",
+    "Claimed",
     "DuplicateAccount",
     "DuplicateMessage",
+    "Endpoint",
     "EventRow",
     "EventView",
     "MessageFilter",
@@ -51,6 +56,9 @@ class Store:
         self.stats = StatsStore(self.engine)
         self.projector = Projector(self.engine.dialect.name)
         self.recorder = Recorder(self.engine, project=self.projector)
+        self.endpoints = EndpointStore(self.engine)
+        self.deliveries = DeliveryStore(self.engine)
+        self.recorder.outbox = OutboxWriter(self.engine, self.endpoints)
 
     @property
     def dialect(self) -> str:

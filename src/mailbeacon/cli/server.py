@@ -1,4 +1,4 @@
-"""``mailbeacon serve``, ``worker``, ``db upgrade``, ``apikey`` and ``stats``: running and operating the server."""
+"""``mailbeacon serve``, ``worker``, ``db upgrade``, ``apikey``, ``stats``: running the server."""
 
 from __future__ import annotations
 

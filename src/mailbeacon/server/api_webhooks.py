@@ -108,7 +108,7 @@ async def update_endpoint(endpoint_id: str, body: EndpointPatch, account: Accoun
         values.update(disabled_reason=None, failing_since=None)
     elif values.get("enabled") is False:
         values["disabled_reason"] = "disabled through the API"
-    values = {k: v for k, v in values.items() if v is not None or k in ("campaign", "description")}
+    values = {k: v for k, v in values.items() if v is not None or k not in ("url", "types", "enabled")}
     updated = await run_in_threadpool(ctx.store.endpoints.update, account, endpoint_id, **values)
     if updated is None:
         raise ProblemError(404, f"no webhook endpoint {endpoint_id!r} in this account")

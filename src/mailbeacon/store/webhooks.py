@@ -74,8 +74,10 @@ class EndpointStore:
         self._lock = threading.Lock()
         self._by_account: dict[str, list[Endpoint]] = {}
         self._loaded_at = -_CACHE_SECONDS
+        self._version = 0
 
     def invalidate(self) -> None:
+        self._version += 1
         self._loaded_at = -_CACHE_SECONDS
 
     def enabled_by_account(self) -> dict[str, list[Endpoint]]:
@@ -83,12 +85,15 @@ class EndpointStore:
         now = time.monotonic()
         if now - self._loaded_at > _CACHE_SECONDS:
             with self._lock:
+                version = self._version
                 query = select(webhook_endpoints).where(webhook_endpoints.c.enabled.is_(True))
                 with self._engine.connect() as connection:
                     found: dict[str, list[Endpoint]] = {}
                     for row in connection.execute(query):
                         found.setdefault(row.account_id, []).append(_endpoint(row))
-                self._by_account, self._loaded_at = found, now
+                # A change committed while this read ran must not be hidden for a whole period.
+                self._by_account = found
+                self._loaded_at = now if version == self._version else -_CACHE_SECONDS
         return self._by_account
 
     def create(self, account_id: str, url: str, types: Sequence[str], **fields: Any) -> Endpoint:

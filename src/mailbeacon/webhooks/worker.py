@@ -135,9 +135,16 @@ class DeliveryWorker:
         started = time.time()
         headers = sign_headers(claimed.id, int(started), body, endpoint.signing_secrets(started))
         outcome = await sender.post(endpoint.url, body, headers)
-        await asyncio.to_thread(self._record, claimed, outcome, started, time.time() - started, endpoint)
+        duration = time.time() - started
+        next_at = await asyncio.to_thread(self._record, claimed, outcome, started, duration, endpoint)
+        if (
+            next_at is not None and next_at - time.time() < self.poll
+        ):  # a short retry: do not wait for the poll
+            asyncio.get_running_loop().call_later(max(0.0, next_at - time.time()), self.wake)
 
-    def _record(self, claimed: Claimed, outcome: Outcome, at: float, duration: float, endpoint: Any) -> None:
+    def _record(
+        self, claimed: Claimed, outcome: Outcome, at: float, duration: float, endpoint: Any
+    ) -> float | None:
         deliveries = self.store.deliveries
         next_at = None
         if not outcome.delivered and not outcome.gone:
@@ -154,7 +161,7 @@ class DeliveryWorker:
         )
         if outcome.delivered:
             self.sent += 1
-            return
+            return None
         self.failed += 1
         reason = None
         if outcome.gone:
@@ -168,3 +175,4 @@ class DeliveryWorker:
                 "webhook endpoint disabled",
                 extra={"endpoint": endpoint.id, "account": endpoint.account_id, "reason": reason},
             )
+        return next_at

@@ -58,7 +58,7 @@ class Store:
         self.recorder = Recorder(self.engine, project=self.projector)
         self.endpoints = EndpointStore(self.engine)
         self.deliveries = DeliveryStore(self.engine)
-        self.recorder.outbox = OutboxWriter(self.engine, self.endpoints)
+        self.recorder.outbox = self.messages.outbox = OutboxWriter(self.engine, self.endpoints)
 
     @property
     def dialect(self) -> str:

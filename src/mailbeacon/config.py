@@ -55,6 +55,12 @@ class Settings:
     log_level: str = "info"
     classify: ClassifierConfig = field(default_factory=ClassifierConfig)
     apple_egress_file: Path | None = None
+    webhook_allow_private: bool = False
+    webhook_worker: bool = True
+    webhook_timeout: float = 15.0
+    webhook_retry_schedule: tuple[float, ...] | None = None  # None: the Standard Webhooks schedule
+    webhook_disable_after: float = 5 * 86400.0
+    stream_heartbeat: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "MAILBEACON_") -> Settings:
@@ -77,6 +83,12 @@ class Settings:
             apple_egress_file=Path(egress)
             if (egress := env.get(prefix + "APPLE_EGRESS_FILE", "").strip())
             else None,
+            webhook_allow_private=_bool(env, prefix + "WEBHOOK_ALLOW_PRIVATE"),
+            webhook_worker=_bool(env, prefix + "WEBHOOK_WORKER", default=True),
+            webhook_timeout=_positive(env, prefix + "WEBHOOK_TIMEOUT", 15.0),
+            webhook_retry_schedule=_schedule(env, prefix + "WEBHOOK_RETRY_SCHEDULE"),
+            webhook_disable_after=_positive(env, prefix + "WEBHOOK_DISABLE_AFTER", 5 * 86400.0),
+            stream_heartbeat=_positive(env, prefix + "STREAM_HEARTBEAT", 15.0),
         )
 
     @property
@@ -105,8 +117,10 @@ def _keys(env: Mapping[str, str], name: str) -> KeyRing | None:
         raise ConfigError(f"{name}: {exc}") from None
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     value = env.get(name, "").strip().lower()
+    if not value:
+        return default
     if value in _TRUE:
         return True
     if value in _FALSE:
@@ -237,3 +251,31 @@ def _items(env: Mapping[str, str], name: str) -> list[str]:
 def generate_keyring(key_id: str = "k1") -> KeyRing:
     """A ring with one fresh 32-byte key (randomness lives here, not in the pure core)."""
     return KeyRing([Key(key_id, secrets.token_bytes(32))])
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not seconds > 0:
+        raise ConfigError(f"{name} must be positive, not {value!r}")
+    return seconds
+
+
+def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...] | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        delays = tuple(float(item) for item in value.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be comma-separated seconds between retries, e.g. 5,300,1800"
+        ) from None
+    if any(delay < 0 for delay in delays):
+        raise ConfigError(f"{name}: delays must not be negative")
+    return delays

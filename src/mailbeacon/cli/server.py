@@ -1,4 +1,4 @@
-"""``mailbeacon serve``, ``db upgrade``, ``apikey`` and ``stats``: running and operating the server."""
+"""``mailbeacon serve``, ``worker``, ``db upgrade``, ``apikey``, ``stats``: running the server."""
 
 from __future__ import annotations
 
@@ -107,6 +107,34 @@ def _start_ingester() -> tuple[Any, Any]:
 def _where(settings: Settings) -> str:
     url = settings.resolved_database_url
     return "SQLite " + url.removeprefix("sqlite:///") if url.startswith("sqlite") else url.split("@")[-1]
+
+
+@click.command()
+def worker() -> None:
+    """Deliver webhooks from the outbox (besides, or instead of, the workers inside `serve`)."""
+    import asyncio
+
+    from mailbeacon.server.runtime import configure_logging, open_store
+    from mailbeacon.webhooks.worker import DeliveryWorker, policy_from
+
+    with one_line_errors():
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        store = open_store(settings)
+        store.upgrade()
+    delivery = DeliveryWorker(
+        store,
+        policy=policy_from(settings),
+        timeout=settings.webhook_timeout,
+        allow_private=settings.webhook_allow_private,
+    )
+    click.echo(f"mailbeacon worker delivering webhooks ({_where(settings)})", err=True)
+    try:
+        asyncio.run(delivery.run())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.engine.dispose()
 
 
 @click.group()
@@ -261,4 +289,4 @@ def reclassify(account_name: str | None, message_id: str | None) -> None:
     click.echo(f"reclassified {len(keys)} messages; {changed} events changed")
 
 
-SERVER_COMMANDS = (serve, db, apikey, stats, reclassify)
+SERVER_COMMANDS = (serve, worker, db, apikey, stats, reclassify)

@@ -19,7 +19,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from mailbeacon.config import Settings
 from mailbeacon.core.keys import KeyRing
-from mailbeacon.server import api, problems
+from mailbeacon.server import api, api_stream, api_webhooks, problems
 from mailbeacon.server.context import ServerContext
 from mailbeacon.server.ingestion import Ingestion
 from mailbeacon.server.limits import BodyLimit
@@ -37,10 +37,14 @@ _TRACKING = frozenset({"/o/", "/c/", "/u/"})
 class MailbeaconApp:
     """The ASGI entry point: dispatch by path prefix, own the lifespan."""
 
-    def __init__(self, api_app: Any, tracking: TrackingEndpoints, context: ServerContext) -> None:
+    def __init__(
+        self, api_app: Any, tracking: TrackingEndpoints, context: ServerContext, settings: Settings
+    ) -> None:
         self.api = api_app
         self.tracking = tracking
         self.context = context
+        self.settings = settings
+        self.worker: Any = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -59,6 +63,7 @@ class MailbeaconApp:
                 try:
                     self.context.store.start()
                     self.context.ingestion.start()
+                    await self._start_delivery()
                 except Exception as exc:
                     log.exception("start failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -67,11 +72,39 @@ class MailbeaconApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 queued = self.context.store.recorder.queued + self.context.ingestion.hitlog.queued
+                await self._stop_delivery()
                 self.context.ingestion.stop()
                 self.context.store.close()
                 log.info("stopped", extra={"flushed": queued})
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _start_delivery(self) -> None:
+        """The stream hub, and the webhook worker unless MAILBEACON_WEBHOOK_WORKER=false."""
+        from mailbeacon.server.stream import StreamHub
+
+        recorder = self.context.store.recorder
+        hub = StreamHub(self.context.store.engine)
+        await hub.start()
+        self.context.hub = hub
+        recorder.listeners.append(hub.notify)
+        if self.settings.webhook_worker:
+            from mailbeacon.webhooks.worker import DeliveryWorker, policy_from
+
+            self.worker = DeliveryWorker(
+                self.context.store,
+                policy=policy_from(self.settings),
+                timeout=self.settings.webhook_timeout,
+                allow_private=self.settings.webhook_allow_private,
+            )
+            self.worker.start()
+            recorder.listeners.append(self.worker.wake)
+
+    async def _stop_delivery(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+        if self.context.hub is not None:
+            await self.context.hub.stop()
 
 
 def create_app(
@@ -109,6 +142,8 @@ def create_app(
         default_account=default_account,
         encrypt=settings.encrypt_tokens,
         ttl=settings.token_ttl,
+        webhook_allow_private=settings.webhook_allow_private,
+        stream_heartbeat=settings.stream_heartbeat,
     )
     tracking = TrackingEndpoints(
         keys=keys,
@@ -128,8 +163,10 @@ def create_app(
     fastapi_app.state.mailbeacon = context
     problems.install(fastapi_app)
     fastapi_app.include_router(api.router)
+    fastapi_app.include_router(api_webhooks.router)
+    fastapi_app.include_router(api_stream.router)
     _operations(fastapi_app, context, tracking)
-    return MailbeaconApp(BodyLimit(fastapi_app, settings.max_body_bytes), tracking, context)
+    return MailbeaconApp(BodyLimit(fastapi_app, settings.max_body_bytes), tracking, context, settings)
 
 
 def _operations(app: FastAPI, context: ServerContext, tracking: TrackingEndpoints) -> None:

@@ -41,6 +41,9 @@ class ServerContext:
     default_account: str
     encrypt: bool = False
     ttl: timedelta | None = None
+    webhook_allow_private: bool = False
+    stream_heartbeat: float = 15.0
+    hub: Any = None  # server.stream.StreamHub, once the lifespan started it
     _accounts: set[str] = field(default_factory=set)
     _accounts_at: float = 0.0
     _keys_seen: dict[str, tuple[str, float]] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailbeacon.store.accounts import Account, AccountStore, ApiKeyInfo, DuplicateAccount
+from mailbeacon.store.deliveries import Attempt, Claimed, DeliveryStore
 from mailbeacon.store.engine import make_engine
 from mailbeacon.store.ingest import Ingester
 from mailbeacon.store.messages import (
@@ -28,13 +29,17 @@ from mailbeacon.store.projection import Projector
 from mailbeacon.store.recorder import EventRow, Recorder
 from mailbeacon.store.revision import Reviser
 from mailbeacon.store.stats import StatsFilter, StatsStore
+from mailbeacon.store.webhooks import Endpoint, EndpointStore, OutboxWriter
 
 __all__ = [
     "Account",
     "ApiKeyInfo",
+    "Attempt",
     "BadCursor",
+    "Claimed",
     "DuplicateAccount",
     "DuplicateMessage",
+    "Endpoint",
     "EventRow",
     "EventView",
     "MessageFilter",
@@ -60,6 +65,9 @@ class Store:
         # Revises a message's stored hits after each commit, once a classifier is set.
         self.reviser = Reviser(self.engine, self.projector)
         self.recorder.listeners.append(self.reviser)
+        self.endpoints = EndpointStore(self.engine)
+        self.deliveries = DeliveryStore(self.engine)
+        self.recorder.outbox = self.messages.outbox = OutboxWriter(self.engine, self.endpoints)
 
     @property
     def dialect(self) -> str:

@@ -141,6 +141,7 @@ def _record(row: Any, tags: Sequence[str]) -> MessageRecord:
 class MessageStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self.outbox: Any = None  # store.webhooks.OutboxWriter, set by Store
 
     def register(
         self, record: MessageRecord, to: Sequence[str], link_urls: Sequence[tuple[int, str]]
@@ -175,6 +176,8 @@ class MessageStore:
                     for r in to
                 ],
             )
+            cursor = connection.connection.cursor() if self.outbox is not None else None
+            noted = self.outbox.before(cursor, [record]) if self.outbox is not None else None
             connection.execute(
                 events.insert(),
                 [
@@ -183,6 +186,8 @@ class MessageStore:
                     for r in to
                 ],
             )
+            if noted is not None:
+                self.outbox.after(cursor, noted)  # the "sent" events' webhooks, in their transaction
 
     def get(self, account_id: str, message_id: str) -> MessageView | None:
         where = and_(messages.c.account_id == account_id, messages.c.id == message_id)

@@ -90,6 +90,8 @@ class Recorder:
         self._stopping = False
         self._connection: Any = None
         self.listeners: list[Callable[[Sequence[EventRow]], None]] = []
+        # In-transaction step with ``before(cursor, rows)`` and ``after(cursor, noted)``: the webhook outbox.
+        self.outbox: Any = None
         # Plain counters, read by /metrics.
         self.batches = 0
         self.rows = 0
@@ -166,11 +168,14 @@ class Recorder:
         for attempt in (1, 2):
             try:
                 cursor = connection.cursor()
+                noted = self.outbox.before(cursor, rows) if self.outbox is not None else None
                 cursor.executemany(self._sql, rows)
                 if self._project is not None:
                     self._project(cursor, rows)  # same transaction: status never lags the events
                 if extra is not None:
                     extra(cursor)
+                if noted is not None:
+                    self.outbox.after(cursor, noted)  # same transaction: no event without its deliveries
                 cursor.close()
                 connection.commit()
                 return True

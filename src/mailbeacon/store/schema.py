@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 __all__ = [
@@ -39,6 +40,9 @@ __all__ = [
     "meta",
     "metadata",
     "recipients",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_endpoints",
 ]
 
 metadata = MetaData()
@@ -164,4 +168,61 @@ hitlog_positions = Table(
     metadata,
     Column("name", String(100), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+# -- webhooks (migration 0003) ------------------------------------------------------------------
+# An endpoint's deliveries form the outbox: one row per (endpoint, event), written by the
+# recorder in the transaction that records the event. ``id`` is the ``webhook-id`` every
+# attempt of that delivery carries. ``state`` is pending → delivered | failed; a claimed row
+# stays pending with ``next_at`` pushed past the attempt's deadline (a lease), so a worker
+# that dies mid-send leaves it to be claimed again.
+
+webhook_endpoints = Table(
+    "mb_webhook_endpoints",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("types", Text, nullable=False),  # space-separated event types; "" means all
+    Column("campaign", String(200)),  # only messages of this campaign, when set
+    Column("description", Text),
+    Column("secret", String(100), nullable=False),  # whsec_...
+    Column("old_secret", String(100)),  # still signed with until old_secret_until (rotation overlap)
+    Column("old_secret_until", Float),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text),
+    Column("failing_since", Float),  # first failure since the last success
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "mb_webhook_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("endpoint_id", String(32), nullable=False),
+    Column("event_seq", _Seq),  # NULL for test events, which carry their own payload
+    Column("payload", Text),
+    Column("state", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+    UniqueConstraint("endpoint_id", "event_seq", name="ux_mb_webhook_deliveries_event"),
+    Index("ix_mb_webhook_deliveries_due", "state", "next_at"),
+)
+
+webhook_attempts = Table(
+    "mb_webhook_attempts",
+    metadata,
+    Column("seq", _Seq, primary_key=True, autoincrement=True),
+    Column("account_id", String(32), nullable=False),
+    Column("endpoint_id", String(32), nullable=False),
+    Column("delivery_id", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration", Float, nullable=False),
+    Index("ix_mb_webhook_attempts_endpoint", "endpoint_id", "seq"),
 )

@@ -1,0 +1,242 @@
+"""Webhook endpoints, and the outbox the recorder writes in the events' own transaction.
+
+``OutboxWriter`` is the recorder's in-transaction step: before the batch's
+insert it notes the highest ``seq``; after it, it reads back the batch's
+events of accounts that have endpoints and inserts one delivery per
+matching (endpoint, event). So an event is never committed without its
+deliveries, and a crash never drops one. Rows another node committed
+meanwhile may be read back too; the unique (endpoint, event) key makes that
+harmless. Batches of accounts without endpoints cost one set lookup:
+endpoints are cached in memory and the cache is invalidated on every change
+made through this process (and refreshed every few seconds for changes
+made by other processes).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from mailbeacon.store.engine import is_sqlite
+from mailbeacon.store.ids import new_id
+from mailbeacon.store.schema import webhook_endpoints
+
+__all__ = ["Endpoint", "EndpointStore", "OutboxWriter"]
+
+_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    account_id: str
+    url: str
+    types: tuple[str, ...]  # empty: every type
+    campaign: str | None
+    description: str | None
+    secret: str
+    old_secret: str | None
+    old_secret_until: float | None
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: float | None
+    created_at: float
+    updated_at: float
+
+    def wants(self, event_type: str, campaign: str | None) -> bool:
+        if self.types and event_type not in self.types:
+            return False
+        return self.campaign is None or self.campaign == campaign
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """The current secret, and the old one while the rotation overlap lasts."""
+        if self.old_secret and self.old_secret_until and now < self.old_secret_until:
+            return [self.secret, self.old_secret]
+        return [self.secret]
+
+
+def _endpoint(row: Any) -> Endpoint:
+    values = dict(row._mapping)
+    values["types"] = tuple(values["types"].split())
+    return Endpoint(**values)
+
+
+class EndpointStore:
+    """CRUD of endpoints, with an in-memory cache of the enabled ones per account."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._by_account: dict[str, list[Endpoint]] = {}
+        self._loaded_at = -_CACHE_SECONDS
+        self._version = 0
+
+    def invalidate(self) -> None:
+        self._version += 1
+        self._loaded_at = -_CACHE_SECONDS
+
+    def enabled_by_account(self) -> dict[str, list[Endpoint]]:
+        """Enabled endpoints per account (cached; the recorder calls this for every batch)."""
+        now = time.monotonic()
+        if now - self._loaded_at > _CACHE_SECONDS:
+            with self._lock:
+                version = self._version
+                query = select(webhook_endpoints).where(webhook_endpoints.c.enabled.is_(True))
+                with self._engine.connect() as connection:
+                    found: dict[str, list[Endpoint]] = {}
+                    for row in connection.execute(query):
+                        found.setdefault(row.account_id, []).append(_endpoint(row))
+                # A change committed while this read ran must not be hidden for a whole period.
+                self._by_account = found
+                self._loaded_at = now if version == self._version else -_CACHE_SECONDS
+        return self._by_account
+
+    def create(self, account_id: str, url: str, types: Sequence[str], **fields: Any) -> Endpoint:
+        from mailbeacon.webhooks.signing import new_secret
+
+        now = time.time()
+        values = {
+            "id": "ep_" + new_id(),
+            "account_id": account_id,
+            "url": url,
+            "types": " ".join(types),
+            "campaign": fields.get("campaign"),
+            "description": fields.get("description"),
+            "secret": new_secret(),
+            "old_secret": None,
+            "old_secret_until": None,
+            "enabled": True,
+            "disabled_reason": None,
+            "failing_since": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._engine.begin() as connection:
+            connection.execute(webhook_endpoints.insert().values(**values))
+        self.invalidate()
+        return _endpoint(_Row(values))
+
+    def get(self, account_id: str, endpoint_id: str) -> Endpoint | None:
+        query = select(webhook_endpoints).where(
+            webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.id == endpoint_id
+        )
+        with self._engine.connect() as connection:
+            row = connection.execute(query).first()
+        return _endpoint(row) if row else None
+
+    def get_any(self, endpoint_id: str) -> Endpoint | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
+            ).first()
+        return _endpoint(row) if row else None
+
+    def list(self, account_id: str) -> list[Endpoint]:
+        query = (
+            select(webhook_endpoints)
+            .where(webhook_endpoints.c.account_id == account_id)
+            .order_by(webhook_endpoints.c.created_at)
+        )
+        with self._engine.connect() as connection:
+            return [_endpoint(row) for row in connection.execute(query)]
+
+    def update(self, account_id: str, endpoint_id: str, **values: Any) -> Endpoint | None:
+        if "types" in values:
+            values["types"] = " ".join(values["types"])
+        values["updated_at"] = time.time()
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                webhook_endpoints.update()
+                .where(webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.id == endpoint_id)
+                .values(**values)
+            )
+        self.invalidate()
+        return self.get(account_id, endpoint_id) if result.rowcount else None
+
+    def rotate(self, account_id: str, endpoint_id: str, overlap: float) -> Endpoint | None:
+        from mailbeacon.webhooks.signing import new_secret
+
+        current = self.get(account_id, endpoint_id)
+        if current is None:
+            return None
+        return self.update(
+            account_id,
+            endpoint_id,
+            secret=new_secret(),
+            old_secret=current.secret,
+            old_secret_until=time.time() + overlap,
+        )
+
+    def delete(self, account_id: str, endpoint_id: str) -> bool:
+        from mailbeacon.store.schema import webhook_deliveries
+
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                webhook_endpoints.delete().where(
+                    webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.id == endpoint_id
+                )
+            )
+            connection.execute(
+                webhook_deliveries.delete().where(
+                    webhook_deliveries.c.endpoint_id == endpoint_id, webhook_deliveries.c.state == "pending"
+                )
+            )
+        self.invalidate()
+        return bool(result.rowcount)
+
+
+class _Row:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values
+
+
+class OutboxWriter:
+    """The recorder's in-transaction step that turns committed events into deliveries."""
+
+    def __init__(self, engine: Engine, endpoints: EndpointStore) -> None:
+        self._endpoints = endpoints
+        mark = "?" if is_sqlite(engine) else "%s"
+        self._mark = mark
+        self._insert = (
+            "INSERT INTO mb_webhook_deliveries (id, account_id, endpoint_id, event_seq, payload, state, "  # noqa: S608
+            f"attempts, next_at, created_at) VALUES ({mark}, {mark}, {mark}, {mark}, NULL, 'pending', 0, "
+            f"{mark}, {mark}) ON CONFLICT DO NOTHING"
+        )
+
+    def before(self, cursor: Any, rows: Sequence[Any]) -> tuple[int, dict[str, list[Endpoint]]] | None:
+        """The highest seq before this batch, when some account in it has endpoints."""
+        by_account = self._endpoints.enabled_by_account()
+        if not by_account:
+            return None
+        wanted = {row.account_id: by_account[row.account_id] for row in rows if row.account_id in by_account}
+        if not wanted:
+            return None
+        cursor.execute("SELECT coalesce(max(seq), 0) FROM mb_events")
+        return int(cursor.fetchone()[0]), wanted
+
+    def after(self, cursor: Any, noted: tuple[int, dict[str, list[Endpoint]]] | None) -> None:
+        if noted is None:
+            return
+        since, wanted = noted
+        accounts = list(wanted)
+        marks = ", ".join([self._mark] * len(accounts))
+        cursor.execute(
+            "SELECT e.seq, e.account_id, e.type, m.campaign FROM mb_events e "  # noqa: S608
+            "LEFT JOIN mb_messages m ON m.account_id = e.account_id AND m.id = e.message_id "
+            f"WHERE e.seq > {self._mark} AND e.account_id IN ({marks})",
+            [since, *accounts],
+        )
+        now = time.time()
+        deliveries = [
+            ("wh_" + new_id(), account, endpoint.id, seq, now, now)
+            for seq, account, event_type, campaign in cursor.fetchall()
+            for endpoint in wanted[account]
+            if endpoint.wants(event_type, campaign)
+        ]
+        if deliveries:
+            cursor.executemany(self._insert, deliveries)

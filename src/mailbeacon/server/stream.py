@@ -12,7 +12,7 @@ live tail, without gaps or duplicates:
 
 The hub (one per process) is woken by the recorder after each commit, reads
 the new rows once for all streams, and fans them out in memory; it also
-polls every second for events other nodes wrote. Comment lines keep idle
+polls every 50 ms for events other processes wrote (the ingester, other nodes). Comment lines keep idle
 proxies from closing the connection.
 """
 
@@ -108,7 +108,7 @@ def _max_seq(engine: Engine) -> int:
 class StreamHub:
     """One reader of new events per process, fanning out to every open stream."""
 
-    def __init__(self, engine: Engine, poll: float = 1.0) -> None:
+    def __init__(self, engine: Engine, poll: float = 0.05) -> None:
         self._engine = engine
         self._poll = poll
         self._subscribers: set[_Subscriber] = set()

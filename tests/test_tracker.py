@@ -151,3 +151,23 @@ def test_track_message_numbers_links_across_parts_and_adds_unsubscribe(tracker: 
     assert tracked["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe = tracked["List-Unsubscribe"].strip("<>")
     assert tracker.decode(unsubscribe).kind is HitKind.UNSUBSCRIBE
+
+
+def test_honeypot_link_is_hidden_marked_and_not_a_numbered_link(tracker: Tracker) -> None:
+    from mailbeacon.core.tokens import HONEYPOT_FIELD
+
+    html = '<html><body><a href="https://ex.com/a">A</a></body></html>'
+    result = tracker.rewrite_html(html, message_id="m", recipient="r", honeypot=True)
+    assert [link.index for link in result.links] == [0]
+    _head, _, rest = result.html.partition("<body>")
+    assert rest.startswith("<a href=")
+    hidden = rest.split("</a>")[0]
+    assert "display:none" in hidden
+    assert "data-mb-honeypot" in hidden
+    honeypot = rest.split('"')[1]
+    hit = tracker.decode(honeypot)
+    assert (hit.message_id, hit.url, hit.link) == ("m", "https://t.example.com/", None)
+    assert HONEYPOT_FIELD in hit.metadata
+    assert HONEYPOT_FIELD not in tracker.decode(result.links[0].tracked_url).metadata
+    plain = tracker.track_html(html, message_id="m")
+    assert "data-mb-honeypot" not in plain

@@ -70,6 +70,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
+# PostgreSQL refuses NUL in text: a filter holding one is a 422, not a database error.
+_NO_NUL = r"^[^\x00]*$"
 
 
 def context(request: Request) -> ServerContext:
@@ -225,9 +227,9 @@ async def list_messages(
     account: Account,
     ctx: Ctx,
     status: Status | None = None,
-    campaign: Annotated[str | None, Query(max_length=200)] = None,
-    tag: Annotated[str | None, Query(max_length=100)] = None,
-    recipient: Annotated[str | None, Query(max_length=320)] = None,
+    campaign: Annotated[str | None, Query(max_length=200, pattern=_NO_NUL)] = None,
+    tag: Annotated[str | None, Query(max_length=100, pattern=_NO_NUL)] = None,
+    recipient: Annotated[str | None, Query(max_length=320, pattern=_NO_NUL)] = None,
     created_after: Timestamp | None = None,
     created_before: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -318,8 +320,8 @@ def _pick_recipient(given: str | None, view: MessageView) -> str:
 async def stats(
     account: Account,
     ctx: Ctx,
-    campaign: Annotated[str | None, Query(max_length=200)] = None,
-    tag: Annotated[str | None, Query(max_length=100)] = None,
+    campaign: Annotated[str | None, Query(max_length=200, pattern=_NO_NUL)] = None,
+    tag: Annotated[str | None, Query(max_length=100, pattern=_NO_NUL)] = None,
     since: Timestamp | None = None,
     until: Timestamp | None = None,
     group_by: Literal["campaign", "tag"] = "campaign",

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 _ID_PATTERN = r"^[A-Za-z0-9._:@+=-]{1,128}$"
+_NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 422 naming the field, not a 500
 MessageId = Annotated[str, StringConstraints(pattern=_ID_PATTERN)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -76,7 +77,7 @@ class MessageIn(_In):
     id: MessageId | None = Field(None, description="Your own id; a time-ordered id is generated if absent.")
     channel: Literal["email", "chat", "inapp"] = "email"
     recipient: Recipient = Field(description="Who receives it; an address or your own recipient id.")
-    subject: Annotated[str, StringConstraints(max_length=998)] | None = None
+    subject: Annotated[str, StringConstraints(max_length=998, pattern=_NO_NUL)] | None = None
     html: str | None = Field(None, description="HTML body to track; returned with links and pixel added.")
     text: str | None = Field(None, description="Plain-text body; its bare URLs are tracked.")
     campaign: Text200 | None = None
@@ -181,7 +182,7 @@ class EventIn(_In):
     type: Literal["delivered", "deferred", "bounced", "failed", "complained"]
     recipient: Recipient | None = Field(None, description="Defaults to the message's only recipient.")
     at: Timestamp | None = Field(None, description="When it happened (RFC 3339); defaults to now.")
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_NO_NUL)] | None = Field(
         None, description="Your id for this event: reporting it again changes nothing (idempotent)."
     )
     detail: dict[str, Any] | None = Field(None, description="Anything to keep with it (bounce code, ...).")

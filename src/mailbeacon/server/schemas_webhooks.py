@@ -46,14 +46,14 @@ class EndpointIn(_In):
     url: Annotated[AnyUrl, Field(description="https URL resolving to public addresses only")]
     types: list[EventType] = Field(default_factory=list, description="Event types to send; empty: all")
     campaign: Text200 | None = Field(None, description="Only events of this campaign's messages")
-    description: Annotated[str, Field(max_length=500)] | None = None
+    description: Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")] | None = None
 
 
 class EndpointPatch(_In):
     url: AnyUrl | None = None
     types: list[EventType] | None = None
     campaign: Text200 | None = None
-    description: Annotated[str, Field(max_length=500)] | None = None
+    description: Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")] | None = None
     enabled: bool | None = Field(None, description="false disables; true re-enables (clears the reason)")
 
 

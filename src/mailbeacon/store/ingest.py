@@ -89,6 +89,7 @@ class Ingester:
         )
         self._forget = f"DELETE FROM mb_hitlog WHERE name = {marks}"  # noqa: S608
         self.rows = 0  # ingested by this ingester
+        self.idle_work: Callable[[], bool] | None = None  # work for the lulls (the reviser's); True if done
         self.failed_rounds = 0  # consecutive rounds whose commit failed (the database is down, ...)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -144,9 +145,15 @@ class Ingester:
         """Ingest until ``stop()``; then a last drain of what the stopped writers left."""
         while not stop():
             if self.ingest_once() == 0:
+                if not self.failed_rounds and self.idle_work is not None and self.idle_work():
+                    continue
                 # Idle, or the database refused the batch: then back off, up to a second between tries.
                 time.sleep(min(1.0, idle * 2 ** min(self.failed_rounds, 7)))
         self.drain()
+        if self.idle_work is not None:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.idle_work():
+                pass
 
     def _read(self, path: Path) -> _Read | None:
         assert self._positions is not None
@@ -216,8 +223,10 @@ def run_process(parent: int, stop: Any) -> None:
     configure_logging(settings.log_level)
     store = open_store(settings)
     store.reviser.classifier = classifier_for(settings)  # revise what this process commits
-    store.start()
+    store.recorder.start()
+    store.reviser.start(thread=False)  # revisions run in the ingester's lulls, see Reviser.run_pending
     ingester = store.ingester(settings.data_dir / "hits")
+    ingester.idle_work = lambda: store.reviser.run_pending(0.05)
     ingester.acquire()  # serve drained and released it just before forking us
     try:
         ingester.run(lambda: stop.is_set() or os.getppid() != parent)

@@ -19,12 +19,13 @@ each with its own message id). The warm-up walks a separate file, so the timed r
 repeats a token the server has seen. If a run needs more paths than were minted it wraps
 around, and the report says so.
 
-Every mailbeacon hit is committed before its response is sent. The script proves no hit
-was skipped: ``mailbeacon_events_committed_total`` (``/metrics``) and the ``mb_events`` row
-count must both rise by the number of 200 responses ``wrk`` counted. A request still in
-flight when ``wrk`` stops its clock may be committed by the server without ``wrk`` counting
-its response, so the committed count may exceed wrk's by at most the number of connections;
-the server's own count of verified pixel hits says exactly how many arrived, and committed
+Every mailbeacon hit is in the hit log before its response is sent; the ingester process
+moves it into the database. The script proves no hit was skipped:
+``mailbeacon_hits_logged_total`` (``/metrics``) and, once the ingester caught up, the
+``mb_events`` row count must both rise by the number of 200 responses ``wrk`` counted. A
+request still in flight when ``wrk`` stops its clock may be logged without ``wrk`` counting
+its response, so the logged count may exceed wrk's by at most the number of connections;
+the server's own count of verified pixel hits says exactly how many arrived, and logged
 must equal it.
 
 Targets (issue 3): req/s at least 0.25x nginx and at least 8x pytracking2, p99 under 20 ms,

@@ -16,9 +16,8 @@ is gone ended in a crash: what it holds was written before the responses it
 answered, and a torn record at its tail belongs to a response that was never
 sent, so the ingester drops it.
 
-Group commit works as in ``store.recorder``: rows queue in memory, a flush is
-scheduled with ``call_soon`` when the first row of a batch arrives, and every
-request that reached the loop in the same turn shares one write.
+Group commit works as in ``store.recorder`` (``store.group``): every request
+that reached the loop in the same turn shares one write.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from typing import Final
 
 import msgpack
 
+from mailbeacon.store.group import GroupCommit
 from mailbeacon.store.ids import new_id
 from mailbeacon.store.recorder import EventRow
 
@@ -69,12 +69,10 @@ class HitLog:
         self._fsync = fsync
         self._rotate_bytes = rotate_bytes
         self._packer = msgpack.Packer()
-        self._pending: list[tuple[bytes, asyncio.Future[bool]]] = []
-        self._scheduled = False
+        self._group = GroupCommit(self._write_batch)
         self._fd: int | None = None
         self._path: Path | None = None
         self._size = 0
-        self._stopping = False
         # Plain counters, read by /metrics.
         self.rows = 0
         self.batches = 0
@@ -84,10 +82,11 @@ class HitLog:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._open()
+        self._group.closed = False
 
     @property
     def queued(self) -> int:
-        return len(self._pending)
+        return self._group.queued
 
     @property
     def path(self) -> Path | None:
@@ -95,43 +94,31 @@ class HitLog:
 
     def record(self, row: EventRow) -> asyncio.Future[bool]:
         """Queue ``row``; the future becomes True once it is written (and synced), False if not."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        if self._stopping or self._fd is None:
-            future.set_result(False)
-            return future
-        self._pending.append((self._packer.pack(tuple(row)), future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self.flush)
-        return future
+        return self._group.submit(self._packer.pack(tuple(row)))
 
     def flush(self) -> None:
         """Write everything queued in one append (runs on the loop; also called on stop)."""
-        self._scheduled = False
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        started = time.perf_counter()
-        ok = self._append(b"".join(record for record, _ in batch))
-        self.write_seconds += time.perf_counter() - started
-        for _, future in batch:
-            if not future.done():
-                future.set_result(ok)
-        if ok:
-            self.rows += len(batch)
-            self.batches += 1
-            if self._size >= self._rotate_bytes:
-                self._close()
-                self._open()
-        else:
-            self.failures += len(batch)
+        self._group.flush()
 
     def stop(self) -> None:
         """Write what is queued, mark the file complete and close it (graceful shutdown)."""
-        self._stopping = True
-        self.flush()
+        self._group.closed = True
+        self._group.flush()
         self._close()
+
+    def _write_batch(self, records: list[bytes]) -> bool:
+        started = time.perf_counter()
+        ok = self._fd is not None and self._append(b"".join(records))
+        self.write_seconds += time.perf_counter() - started
+        if not ok:
+            self.failures += len(records)
+            return False
+        self.rows += len(records)
+        self.batches += 1
+        if self._size >= self._rotate_bytes:
+            self._close()
+            self._open()
+        return True
 
     def _open(self) -> None:
         self._path = self.directory / f"{new_id()}-{os.getpid()}{SUFFIX}"

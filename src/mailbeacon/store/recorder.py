@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine
 
 from mailbeacon.store.engine import is_sqlite
+from mailbeacon.store.group import GroupCommit
 
 __all__ = ["EventRow", "Recorder"]
 
@@ -84,10 +85,7 @@ class Recorder:
         self._engine = engine
         self._sql = _insert_sql(engine)
         self._project = project
-        self._max_batch = max_batch
-        self._pending: list[tuple[EventRow, asyncio.Future[bool]]] = []
-        self._scheduled = False
-        self._stopping = False
+        self._group = GroupCommit(self.write, max_batch=max_batch)
         self._connection: Any = None
         self.listeners: list[Callable[[Sequence[EventRow]], None]] = []
         # In-transaction step with ``before(cursor, rows)`` and ``after(cursor, noted)``: the webhook outbox.
@@ -100,58 +98,33 @@ class Recorder:
 
     def start(self) -> None:
         self._connection = self._engine.raw_connection()
+        self._group.closed = False
 
     @property
     def queued(self) -> int:
-        return len(self._pending)
+        return self._group.queued
 
     def record(self, row: EventRow) -> asyncio.Future[bool]:
         """Queue ``row``; the future becomes True once it is committed, False if the write failed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        if self._stopping or self._connection is None:
-            future.set_result(False)
-            return future
-        self._pending.append((row, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self.flush)
-        return future
+        return self._group.submit(row)
 
     def flush(self) -> None:
         """Commit everything queued (runs on the loop; also called on shutdown)."""
-        self._scheduled = False
-        batch, self._pending = self._pending, []
-        while batch:
-            self._commit(batch[: self._max_batch])
-            batch = batch[self._max_batch :]
+        self._group.flush()
 
     def stop(self) -> None:
         """Commit what is queued, then close the connection (graceful shutdown)."""
-        self._stopping = True
+        self._group.closed = True
         if self._connection is not None:
-            self.flush()
+            self._group.flush()
             self._connection.close()
             self._connection = None
-
-    def _commit(self, batch: list[tuple[EventRow, asyncio.Future[bool]]]) -> None:
-        rows = [row for row, _ in batch]
-        started = time.perf_counter()
-        ok = self._write(rows)
-        self.commit_seconds += time.perf_counter() - started
-        for _, future in batch:
-            if not future.done():
-                future.set_result(ok)
-        if not ok:
-            return
-        self.batches += 1
-        self.rows += len(rows)
-        self._after_commit(rows)
 
     def write(self, rows: Sequence[EventRow], extra: Callable[[Any], None] | None = None) -> bool:
         """Commit ``rows`` now, in one transaction with ``extra(cursor)`` (the ingester's offsets).
 
-        Synchronous; for a caller that owns this recorder (``store.ingest``), not for request handlers.
+        Synchronous: the group commit calls it with each batch; the ingester (``store.ingest``)
+        calls it directly. Request handlers ``await record(row)`` instead.
         """
         rows = list(rows)
         started = time.perf_counter()

@@ -25,6 +25,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Final, Protocol
@@ -91,25 +92,20 @@ def never_classified(_facts: RequestFacts) -> Verdict:
 
 def anonymize_ip(ip: str) -> str | None:
     """IPv4 to its /24, IPv6 to its /48: enough for coarse location, not for a household."""
-    head, dot, last = ip.rpartition(".")
-    if dot and _dotted_quad(head, last):
-        return head + ".0"  # the common case without ipaddress, which costs ~10 µs a hit
+    try:
+        # inet_pton takes exactly what ipaddress.IPv4Address takes (four decimal octets,
+        # 0-255, no leading zeros) in ~0.2 µs; ipaddress costs ~10 µs a hit.
+        socket.inet_pton(socket.AF_INET, ip)
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        pass
+    else:
+        return ip[: ip.rindex(".")] + ".0"
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return None
     prefix = 24 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
-
-
-def _dotted_quad(head: str, last: str) -> bool:
-    # What ipaddress.IPv4Address accepts: four decimal octets 0-255, no leading zeros.
-    octets = head.split(".")
-    octets.append(last)
-    return len(octets) == 4 and all(
-        octet.isascii() and octet.isdigit() and str(int(octet)) == octet and int(octet) < 256
-        for octet in octets
-    )
 
 
 def redirect_location(url: str) -> bytes:

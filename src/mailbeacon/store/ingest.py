@@ -215,7 +215,7 @@ def run_process(parent: int, stop: Any) -> None:
     """
     from mailbeacon.classify_data import classifier_for
     from mailbeacon.config import Settings
-    from mailbeacon.server.runtime import configure_logging, open_store
+    from mailbeacon.server.runtime import configure_logging, open_store, tune_gc
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's supervisor tells us when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -227,6 +227,7 @@ def run_process(parent: int, stop: Any) -> None:
     store.reviser.start(thread=False)  # revisions run in the ingester's lulls, see Reviser.run_pending
     ingester = store.ingester(settings.data_dir / "hits")
     ingester.idle_work = lambda: store.reviser.run_pending(0.05)
+    tune_gc()
     ingester.acquire()  # serve drained and released it just before forking us
     try:
         ingester.run(lambda: stop.is_set() or os.getppid() != parent)

@@ -149,11 +149,12 @@ def test_the_endpoint_filters_by_type(hook_server: Server, hook_key: str, receiv
 
 
 def test_deliveries_pending_at_a_kill_go_out_after_restart(
-    database_url: str, tmp_path: Path, receiver: Receiver
+    own_database_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     # No worker in the first run: the deliveries are still in the outbox when it is killed.
+    # Its own database: the session's hook_server would otherwise deliver them meanwhile.
     env = {**FAST, "MAILBEACON_WEBHOOK_WORKER": "false"}
-    server = Server(database_url, tmp_path, generate_keyring().to_spec(), extra_env=env).start()
+    server = Server(own_database_url, tmp_path, generate_keyring().to_spec(), extra_env=env).start()
     try:
         key = server.new_account(f"kill-{uuid.uuid4().hex[:10]}")
         new_message(server, key, "m1")  # before the endpoint: no "sent" webhook

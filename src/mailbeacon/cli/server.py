@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -26,24 +24,19 @@ def serve(host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    from mailbeacon.server.runtime import EXTERNAL_INGESTER, load_keys, open_store
+    # Only what the supervisor needs is imported here: it stays ~20 MB. The ingester process
+    # migrates and recovers (store.ingest.run_process); the workers build the app.
+    from mailbeacon.server.runtime import EXTERNAL_INGESTER, load_keys
 
     with one_line_errors():
         settings = Settings.from_env()
         load_keys(settings)  # generate the key file once, before any worker starts
-        store = open_store(settings)
-        store.upgrade()
-        from mailbeacon.classify_data import classifier_for
-
-        store.reviser.classifier = classifier_for(settings)
-        recovered = _recover(store, settings.data_dir / "hits")
-        store.close()
+    stop, process, recovered = _start_ingester()
     if recovered:
         click.echo(
             f"mailbeacon: {recovered} hits from the hit log of an earlier run are now in the database",
             err=True,
         )
-    ingester = _start_ingester()
     os.environ[EXTERNAL_INGESTER] = "1"
     click.echo(f"mailbeacon listening on http://{host}:{port} ({_where(settings)})", err=True)
     try:
@@ -60,48 +53,41 @@ def serve(host: str, port: int, workers: int) -> None:
             backlog=2048,
         ).serve()
     finally:
-        stop, process = ingester
         stop.set()  # the workers have stopped and closed their hit logs: a last drain, then it exits
         process.join(timeout=120)
 
 
-def _recover(store: Any, directory: Path) -> int:
-    """Ingest what an earlier run left in the hit log (a crash), before serving anything."""
-    from mailbeacon.core.errors import ConfigError
-    from mailbeacon.store.ingest import IngestLocked
-
-    store.start()
-    ingester = store.ingester(directory)
-    deadline = time.monotonic() + 15  # a leftover ingester of a killed server drains, then exits
-    while True:
-        try:
-            ingester.acquire(wait=False)
-            break
-        except IngestLocked:
-            if time.monotonic() > deadline:
-                raise ConfigError(
-                    f"another mailbeacon server is using {directory} (its ingester holds the lock); "
-                    "stop it, or give this one its own MAILBEACON_DATA_DIR"
-                ) from None
-            time.sleep(0.1)
-    try:
-        recovered: int = ingester.drain()
-        return recovered
-    finally:
-        ingester.release()
-
-
-def _start_ingester() -> tuple[Any, Any]:
-    """Fork the process that moves hits from the hit log into the database (``store.ingest``)."""
+def _start_ingester() -> tuple[Any, Any, int]:
+    """Fork the process that migrates, recovers, then moves hits into the database; wait for it."""
     import multiprocessing
-
-    from mailbeacon.store.ingest import run_process
 
     context = multiprocessing.get_context("fork")  # before Granian starts: no threads to copy yet
     stop = context.Event()
-    process = context.Process(target=run_process, args=(os.getpid(), stop), name="mailbeacon-ingester")
+    ours, theirs = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_ingester_main, args=(os.getpid(), stop, theirs), name="mailbeacon-ingester"
+    )
     process.start()
-    return stop, process
+    theirs.close()
+    try:
+        kind, value = ours.recv()  # as long as migrations and recovery take
+    except EOFError:
+        process.join(timeout=5)
+        raise click.ClickException(
+            f"the ingester process exited while starting (status {process.exitcode}); see the log above"
+        ) from None
+    finally:
+        ours.close()
+    if kind != "ready":
+        process.join(timeout=5)
+        raise click.ClickException(str(value))
+    return stop, process, int(value)
+
+
+def _ingester_main(parent: int, stop: Any, ready: Any) -> None:
+    from mailbeacon.store.ingest import run_process  # in the child: the supervisor never imports the store
+
+    run_process(parent, stop, ready)
 
 
 def _where(settings: Settings) -> str:

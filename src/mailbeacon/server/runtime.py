@@ -89,8 +89,9 @@ def app_from_env() -> Any:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     store = open_store(settings)
-    store.upgrade()
     external = os.environ.get(EXTERNAL_INGESTER) == "1"
+    if not external:  # under `serve`, its ingester process migrated before any worker started
+        store.upgrade()
     app = create_app(settings, store=store, keys=load_keys(settings), external_ingester=external)
     tune_gc()
     return app

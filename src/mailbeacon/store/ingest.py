@@ -208,29 +208,63 @@ class Ingester:
         self._positions.pop(path.name, None)
 
 
-def run_process(parent: int, stop: Any) -> None:
-    """Entry point of the ingester process that ``mailbeacon serve`` forks (``stop``: an Event).
+def run_process(parent: int, stop: Any, ready: Any) -> None:
+    """Entry point of the ingester process ``mailbeacon serve`` forks before it serves anything.
 
-    It also stops when ``parent`` is gone (a ``kill -9`` of the server), after a last drain.
+    Startup happens here, so the supervisor never imports the store: migrate the schema,
+    take the hit log's lock (waiting up to 15 s for a leftover ingester of a killed server
+    to finish its last drain), ingest what a crashed run left, then send
+    ``("ready", recovered)`` on ``ready`` (a ``Connection``), or ``("error", message)`` and
+    exit. Then it ingests until ``stop`` (an Event) is set or ``parent`` is gone (a
+    ``kill -9`` of the server), and drains once more.
     """
     from mailbeacon.classify_data import classifier_for
     from mailbeacon.config import Settings
+    from mailbeacon.core.errors import MailbeaconError
     from mailbeacon.server.runtime import configure_logging, open_store, tune_gc
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's supervisor tells us when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    settings = Settings.from_env()
-    configure_logging(settings.log_level)
-    store = open_store(settings)
-    store.reviser.classifier = classifier_for(settings)  # revise what this process commits
-    store.recorder.start()
-    store.reviser.start(thread=False)  # revisions run in the ingester's lulls, see Reviser.run_pending
-    ingester = store.ingester(settings.data_dir / "hits")
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        store = open_store(settings)
+        store.upgrade()
+        store.reviser.classifier = classifier_for(settings)  # revise what this process commits
+        store.recorder.start()
+        store.reviser.start(thread=False)  # revisions run in the ingester's lulls, see Reviser.run_pending
+        ingester = store.ingester(settings.data_dir / "hits")
+        _acquire(ingester, deadline=time.monotonic() + 15)
+        recovered = ingester.drain()
+    except (MailbeaconError, OSError) as exc:
+        ready.send(("error", str(exc)))
+        return
+    except Exception as exc:  # a bug, or a database that refuses us: the log has the traceback
+        log.exception("the ingester could not start")
+        ready.send(("error", f"the ingester could not start: {type(exc).__name__}: {exc}"))
+        return
+    ready.send(("ready", recovered))
+    ready.close()
     ingester.idle_work = lambda: store.reviser.run_pending(0.05)
     tune_gc()
-    ingester.acquire()  # serve drained and released it just before forking us
     try:
         ingester.run(lambda: stop.is_set() or os.getppid() != parent)
     finally:
         ingester.release()
         store.close()
+
+
+def _acquire(ingester: Ingester, deadline: float) -> None:
+    from mailbeacon.core.errors import ConfigError
+
+    while True:
+        try:
+            ingester.acquire(wait=False)
+            return
+        except IngestLocked:
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"another mailbeacon server is using {ingester.directory} (its ingester holds "
+                    "the lock); stop it, or give this one its own MAILBEACON_DATA_DIR"
+                ) from None
+            time.sleep(0.1)

@@ -90,4 +90,10 @@ def app_from_env() -> Any:
     store = open_store(settings)
     store.upgrade()
     external = os.environ.get(EXTERNAL_INGESTER) == "1"
-    return create_app(settings, store=store, keys=load_keys(settings), external_ingester=external)
+    return create_app(
+        settings,
+        store=store,
+        keys=load_keys(settings),
+        external_ingester=external,
+        end_streams_on_signal=True,  # Granian runs the lifespan on the worker's main thread
+    )

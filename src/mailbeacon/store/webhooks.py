@@ -33,9 +33,7 @@ from mailbeacon.store.schema import webhook_endpoints
 __all__ = ["Endpoint", "EndpointStore", "OutboxWriter"]
 
 # Changes whenever an endpoint is added, removed, enabled, disabled or edited (each sets updated_at).
-_FINGERPRINT = (
-    "SELECT count(*), coalesce(sum(updated_at), 0) FROM mb_webhook_endpoints WHERE enabled"
-)
+_FINGERPRINT = "SELECT count(*), coalesce(sum(updated_at), 0) FROM mb_webhook_endpoints WHERE enabled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,6 @@ class RetryPolicy:
             delay = max(delay, min(retry_after, _MAX_RETRY_AFTER))
         return delay
 
-
     def decide(
         self,
         outcome: Outcome,

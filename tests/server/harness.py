@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from guard.loopback_guard import child_environment
 from mailbeacon import KeyRing, Tracker
 
 BIN = Path(sys.executable).parent / "mailbeacon"
@@ -50,8 +51,9 @@ class Server:
 
     @property
     def env(self) -> dict[str, str]:
+        # child_environment(): the loopback guard runs inside the server and its workers too.
         return {
-            **os.environ,
+            **child_environment(),
             "MAILBEACON_DATA_DIR": str(self.data_dir),
             "MAILBEACON_DATABASE_URL": self.database_url,
             "MAILBEACON_KEYS": self.keys,

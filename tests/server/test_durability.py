@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -72,3 +73,26 @@ def test_graceful_stop_keeps_every_answered_hit(fresh_server: Server) -> None:
     server.start()
     key = server.new_account("default")
     assert len(_committed(server, key, "term-")) == 300
+
+
+def test_sigterm_with_open_streams_exits_promptly_and_keeps_every_answered_hit(fresh_server: Server) -> None:
+    from .test_stream import Listener
+
+    server = fresh_server.start()
+    key = server.new_account("default")
+    tracker = server.tracker()
+    streams = [Listener(f"{server.base}/api/v1/stream", {"Authorization": f"Bearer {key}"}) for _ in range(3)]
+    urls = [tracker.open_url(message_id=f"sse-term-{i}") for i in range(200)]
+    with httpx.Client(timeout=5, headers={"User-Agent": BROWSER}) as client:
+        assert all(client.get(url).status_code == 200 for url in urls)
+    assert server.process is not None
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)  # the main process, as a service manager does
+    server.process.wait(20)
+    took = time.monotonic() - started
+    assert took < 3, f"shutdown with open streams took {took:.1f} s"
+    for stream in streams:
+        stream.ended.wait(5)
+        assert stream.ended.is_set()  # the server ended the response; the client did not hang up
+    server.start()
+    assert len(_committed(server, key, "sse-term-")) == 200

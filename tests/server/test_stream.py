@@ -22,6 +22,7 @@ class Listener:
         self.headers = headers or {}
         self.events: list[tuple[int, str, dict[str, Any]]] = []
         self.opened = threading.Event()
+        self.ended = threading.Event()  # the response ended (or failed)
         self.status = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -58,6 +59,7 @@ class Listener:
             pass
         finally:
             self.opened.set()
+            self.ended.set()
 
     def close(self) -> None:
         self._stop.set()

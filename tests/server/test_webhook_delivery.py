@@ -216,3 +216,28 @@ def test_replay_sends_a_time_range_again(hook_server: Server, hook_key: str, rec
     assert response.json() == {"queued": 2}  # "sent" (on registration) and "delivered"
     wait_until(lambda: len(receiver.requests()) >= 2, 10)
     assert sorted(b["type"] for b in receiver.bodies()) == ["message.delivered", "message.sent"]
+
+
+def test_a_new_endpoint_gets_every_hit_answered_after_it_was_created(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    # Tracking hits are committed by the ingester process, which caches the endpoints; it must
+    # see an endpoint created through the API before it commits any hit answered afterwards.
+    from .harness import browser_get
+
+    server = Server(database_url, tmp_path, generate_keyring().to_spec(), extra_env=FAST).start()
+    try:
+        key = server.new_account("default")  # the account tracking links name by default
+        tracker = server.tracker()
+        client = server.client(key)
+        for round_ in range(3):
+            # A hit first, so the ingester has just read the endpoints (a cache, if any, is warm).
+            assert browser_get(tracker.open_url(message_id=f"warm-{round_}")).status_code == 200
+            wait_until(lambda r=round_: client.get(f"/api/v1/messages/warm-{r}").status_code == 200, 10)
+            add_endpoint(server, key, receiver.url, types=["opened"], description=f"round {round_}")
+            assert browser_get(tracker.open_url(message_id=f"after-{round_}")).status_code == 200
+            wait_until(
+                lambda r=round_: f"after-{r}" in {b["data"]["message_id"] for b in receiver.bodies()}, 10
+            )
+    finally:
+        server.stop()

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from guard.loopback_guard import child_environment
+
 from .harness import Server, free_port
 
 RECEIVER = Path(__file__).with_name("receiver.py")
@@ -40,7 +42,9 @@ class Receiver:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self.process = subprocess.Popen(
-            [sys.executable, str(RECEIVER), str(self.port), str(self.folder)], start_new_session=True
+            [sys.executable, str(RECEIVER), str(self.port), str(self.folder)],
+            env=child_environment(),
+            start_new_session=True,
         )
         wait_until(self._listening, 10)
         return self

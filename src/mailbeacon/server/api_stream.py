@@ -13,8 +13,8 @@ from mailbeacon.core.keys import KeyRing
 from mailbeacon.server.api import _ERRORS, Account, Ctx
 from mailbeacon.server.problems import ProblemError
 from mailbeacon.server.schemas_webhooks import StreamTokenIn, StreamTokenOut
-from mailbeacon.server.stream import StreamFilter, sse_events
-from mailbeacon.server.stream_tokens import mint_stream_token, read_stream_token
+from mailbeacon.server.stream import sse_events
+from mailbeacon.server.stream_tokens import mint_stream_token, read_stream_token, stream_filter
 
 __all__ = ["router"]
 
@@ -76,15 +76,7 @@ async def stream(
 ) -> StreamingResponse:
     account, scope = await _caller(request, ctx, token)
     # A token's scope wins over the query: a browser cannot widen what it was given.
-    scoped = scope.get("types")
-    types = [str(t) for t in scoped] if isinstance(scoped, list) and scoped else (type or [])
-    where = StreamFilter(
-        account=account,
-        message=str(scope["message"]) if "message" in scope else message,
-        campaign=str(scope["campaign"]) if "campaign" in scope else campaign,
-        tag=str(scope["tag"]) if "tag" in scope else tag,
-        types=frozenset(types),
-    )
+    where = stream_filter(account, scope, message=message, campaign=campaign, tag=tag, types=type)
     resume = request.query_params.get("last_event_id") or last_event_id
     last_id = None
     if resume:

@@ -11,7 +11,9 @@ and, on shutdown, commits every queued hit before the process exits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from typing import Any
 
 from fastapi import FastAPI
@@ -38,12 +40,19 @@ class MailbeaconApp:
     """The ASGI entry point: dispatch by path prefix, own the lifespan."""
 
     def __init__(
-        self, api_app: Any, tracking: TrackingEndpoints, context: ServerContext, settings: Settings
+        self,
+        api_app: Any,
+        tracking: TrackingEndpoints,
+        context: ServerContext,
+        settings: Settings,
+        *,
+        end_streams_on_signal: bool = False,
     ) -> None:
         self.api = api_app
         self.tracking = tracking
         self.context = context
         self.settings = settings
+        self.end_streams_on_signal = end_streams_on_signal
         self.worker: Any = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -88,6 +97,8 @@ class MailbeaconApp:
         await hub.start()
         self.context.hub = hub
         recorder.listeners.append(hub.notify)
+        if self.end_streams_on_signal:
+            _end_streams_on_signals(hub)
         if self.settings.webhook_worker:
             from mailbeacon.webhooks.worker import DeliveryWorker, policy_from
 
@@ -107,6 +118,26 @@ class MailbeaconApp:
             await self.context.hub.stop()
 
 
+def _end_streams_on_signals(hub: Any) -> None:
+    """On SIGTERM/SIGINT, end the open streams at once, then let the server's own handler run.
+
+    Granian answers SIGTERM by waiting for every open response before it runs the
+    lifespan shutdown, and a stream never ends by itself: without this, shutdown
+    waited for the clients to hang up. The server's handler is chained, not replaced
+    (it is an asyncio signal handler, dispatched through the loop's wakeup fd).
+    """
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(hub.close)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -114,6 +145,7 @@ def create_app(
     keys: KeyRing,
     classify: Classify | None = None,
     external_ingester: bool = False,
+    end_streams_on_signal: bool = False,
 ) -> MailbeaconApp:
     """The server over ``store``; the store's schema must be current (``store.upgrade()``).
 
@@ -122,6 +154,8 @@ def create_app(
     Hits are appended to the hit log in ``settings.data_dir / "hits"``; with
     ``external_ingester`` (``mailbeacon serve``) another process moves them into
     the store (and revises them there), otherwise this app does, on its own event loop.
+    ``end_streams_on_signal`` (``mailbeacon serve``; the lifespan must then run on the
+    main thread) ends open event streams as soon as SIGTERM or SIGINT arrives.
     """
     from mailbeacon.classify_data import classifier_for
 
@@ -166,7 +200,13 @@ def create_app(
     fastapi_app.include_router(api_webhooks.router)
     fastapi_app.include_router(api_stream.router)
     _operations(fastapi_app, context, tracking)
-    return MailbeaconApp(BodyLimit(fastapi_app, settings.max_body_bytes), tracking, context, settings)
+    return MailbeaconApp(
+        BodyLimit(fastapi_app, settings.max_body_bytes),
+        tracking,
+        context,
+        settings,
+        end_streams_on_signal=end_streams_on_signal,
+    )
 
 
 def _operations(app: FastAPI, context: ServerContext, tracking: TrackingEndpoints) -> None:

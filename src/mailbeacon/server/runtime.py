@@ -92,7 +92,13 @@ def app_from_env() -> Any:
     external = os.environ.get(EXTERNAL_INGESTER) == "1"
     if not external:  # under `serve`, its ingester process migrated before any worker started
         store.upgrade()
-    app = create_app(settings, store=store, keys=load_keys(settings), external_ingester=external)
+    app = create_app(
+        settings,
+        store=store,
+        keys=load_keys(settings),
+        external_ingester=external,
+        end_streams_on_signal=True,  # Granian runs the lifespan on the worker's main thread
+    )
     tune_gc()
     return app
 

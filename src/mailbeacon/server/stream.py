@@ -115,6 +115,7 @@ class StreamHub:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.position = 0
+        self.closed = False
 
     @property
     def streams(self) -> int:
@@ -128,17 +129,36 @@ class StreamHub:
         self.position = await asyncio.to_thread(_max_seq, self._engine)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def close(self) -> None:
+        """End every open stream now and refuse new ones (the server is shutting down).
+
+        Safe to call more than once and from a signal handler's callback: the HTTP
+        server waits for open responses before it shuts the application down, so
+        endless streams must end first. Clients reconnect with Last-Event-ID.
+        """
+        self.closed = True
+        for subscriber in list(self._subscribers):
+            self._end(subscriber)
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for subscriber in self._subscribers:
-            subscriber.queue.put_nowait(None) if not subscriber.queue.full() else None
+        self.close()
 
     def subscribe(self, where: StreamFilter) -> tuple[_Subscriber, int]:
         subscriber = _Subscriber(where)
-        self._subscribers.add(subscriber)
+        if self.closed:
+            subscriber.queue.put_nowait(None)
+        else:
+            self._subscribers.add(subscriber)
         return subscriber, self.position
+
+    def _end(self, subscriber: _Subscriber) -> None:
+        """Close one stream: drop what it has not sent yet (it resumes from its last id)."""
+        self.unsubscribe(subscriber)
+        subscriber.queue._queue.clear()  # type: ignore[attr-defined]
+        subscriber.queue.put_nowait(None)
 
     def unsubscribe(self, subscriber: _Subscriber) -> None:
         self._subscribers.discard(subscriber)
@@ -173,9 +193,7 @@ class StreamHub:
         try:
             subscriber.queue.put_nowait(item)
         except asyncio.QueueFull:  # too slow: close it; the client resumes from its last id
-            self.unsubscribe(subscriber)
-            subscriber.queue._queue.clear()  # type: ignore[attr-defined]
-            subscriber.queue.put_nowait(None)
+            self._end(subscriber)
 
 
 def _frame(item: Item) -> bytes:

@@ -19,8 +19,9 @@ import time
 from typing import Any
 
 from mailbeacon.core.keys import KeyRing
+from mailbeacon.server.stream import StreamFilter
 
-__all__ = ["PREFIX", "mint_stream_token", "read_stream_token"]
+__all__ = ["PREFIX", "mint_stream_token", "read_stream_token", "stream_filter"]
 
 PREFIX = "mbs1."
 _LABEL = b"mailbeacon/v1/stream-token:"
@@ -64,3 +65,29 @@ def read_stream_token(
         return None
     scope = claims.get("s")
     return str(claims["a"]), scope if isinstance(scope, dict) else {}
+
+
+def stream_filter(
+    account: str,
+    scope: dict[str, Any],
+    *,
+    message: str | None = None,
+    campaign: str | None = None,
+    tag: str | None = None,
+    types: list[str] | None = None,
+) -> StreamFilter:
+    """What a stream sends: the query's filters, except where the token's scope binds them.
+
+    A field the token names wins over the query (a browser cannot widen what it
+    was given); a field it leaves open may be narrowed by the query. The account
+    always comes from the credential, never from the request.
+    """
+    bound = scope.get("types")
+    chosen = [str(t) for t in bound] if isinstance(bound, list) and bound else (types or [])
+    return StreamFilter(
+        account=account,
+        message=str(scope["message"]) if "message" in scope else message,
+        campaign=str(scope["campaign"]) if "campaign" in scope else campaign,
+        tag=str(scope["tag"]) if "tag" in scope else tag,
+        types=frozenset(chosen),
+    )

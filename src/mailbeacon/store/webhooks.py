@@ -6,10 +6,14 @@ events of accounts that have endpoints and inserts one delivery per
 matching (endpoint, event). So an event is never committed without its
 deliveries, and a crash never drops one. Rows another node committed
 meanwhile may be read back too; the unique (endpoint, event) key makes that
-harmless. Batches of accounts without endpoints cost one set lookup:
-endpoints are cached in memory and the cache is invalidated on every change
-made through this process (and refreshed every few seconds for changes
-made by other processes).
+harmless. Endpoints are cached in memory; every batch first reads one
+aggregate row of the endpoints table (count and sum of ``updated_at`` of the
+enabled ones, in the batch's own transaction) and reloads the cache when it
+changed. So an endpoint created or changed by any process (an API worker,
+another node) counts for every batch that starts after that change committed:
+every hit answered after the API call returned (the ingester process reads
+hits only after they were answered). A sum, not a maximum, so a node whose
+clock lags still changes it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from mailbeacon.store.schema import webhook_endpoints
 
 __all__ = ["Endpoint", "EndpointStore", "OutboxWriter"]
 
-_CACHE_SECONDS = 5.0
+# Changes whenever an endpoint is added, removed, enabled, disabled or edited (each sets updated_at).
+_FINGERPRINT = "SELECT count(*), coalesce(sum(updated_at), 0) FROM mb_webhook_endpoints WHERE enabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,28 +78,35 @@ class EndpointStore:
         self._engine = engine
         self._lock = threading.Lock()
         self._by_account: dict[str, list[Endpoint]] = {}
-        self._loaded_at = -_CACHE_SECONDS
-        self._version = 0
+        self._seen: tuple[Any, ...] | None = None  # the fingerprint _by_account was loaded at
 
     def invalidate(self) -> None:
-        self._version += 1
-        self._loaded_at = -_CACHE_SECONDS
+        self._seen = None
 
-    def enabled_by_account(self) -> dict[str, list[Endpoint]]:
-        """Enabled endpoints per account (cached; the recorder calls this for every batch)."""
-        now = time.monotonic()
-        if now - self._loaded_at > _CACHE_SECONDS:
-            with self._lock:
-                version = self._version
+    def _fingerprint(self, cursor: Any) -> tuple[Any, ...]:
+        if cursor is None:
+            with self._engine.connect() as connection:
+                return tuple(connection.exec_driver_sql(_FINGERPRINT).one())
+        cursor.execute(_FINGERPRINT)
+        return tuple(cursor.fetchone())
+
+    def enabled_by_account(self, cursor: Any = None) -> dict[str, list[Endpoint]]:
+        """Enabled endpoints per account, current as of this call (the recorder calls it per batch).
+
+        ``cursor``: the batch's own DB-API cursor, so the check costs no extra connection.
+        """
+        fingerprint = self._fingerprint(cursor)
+        with self._lock:
+            if fingerprint != self._seen:
+                # A change committed between the two reads is in what is loaded; the fingerprint
+                # noted is the older one, so the next batch simply loads again.
                 query = select(webhook_endpoints).where(webhook_endpoints.c.enabled.is_(True))
                 with self._engine.connect() as connection:
                     found: dict[str, list[Endpoint]] = {}
                     for row in connection.execute(query):
                         found.setdefault(row.account_id, []).append(_endpoint(row))
-                # A change committed while this read ran must not be hidden for a whole period.
-                self._by_account = found
-                self._loaded_at = now if version == self._version else -_CACHE_SECONDS
-        return self._by_account
+                self._by_account, self._seen = found, fingerprint
+            return self._by_account
 
     def create(self, account_id: str, url: str, types: Sequence[str], **fields: Any) -> Endpoint:
         from mailbeacon.webhooks.signing import new_secret
@@ -210,7 +222,7 @@ class OutboxWriter:
 
     def before(self, cursor: Any, rows: Sequence[Any]) -> tuple[int, dict[str, list[Endpoint]]] | None:
         """The highest seq before this batch, when some account in it has endpoints."""
-        by_account = self._endpoints.enabled_by_account()
+        by_account = self._endpoints.enabled_by_account(cursor)
         if not by_account:
             return None
         wanted = {row.account_id: by_account[row.account_id] for row in rows if row.account_id in by_account}

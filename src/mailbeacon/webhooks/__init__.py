@@ -12,6 +12,24 @@ The server side lives in the submodules: ``ssrf`` (where a webhook may go),
 
 from __future__ import annotations
 
-from mailbeacon.webhooks.signing import WebhookVerificationError, new_secret, sign_headers, verify
+from mailbeacon.webhooks.signing import (
+    WebhookHeaderError,
+    WebhookSecretError,
+    WebhookSignatureError,
+    WebhookTimestampError,
+    WebhookVerificationError,
+    new_secret,
+    sign_headers,
+    verify,
+)
 
-__all__ = ["WebhookVerificationError", "new_secret", "sign_headers", "verify"]
+__all__ = [
+    "WebhookHeaderError",
+    "WebhookSecretError",
+    "WebhookSignatureError",
+    "WebhookTimestampError",
+    "WebhookVerificationError",
+    "new_secret",
+    "sign_headers",
+    "verify",
+]

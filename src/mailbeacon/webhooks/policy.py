@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-__all__ = ["DEFAULT_SCHEDULE", "Outcome", "RetryPolicy", "event_body", "parse_retry_after"]
+__all__ = ["DEFAULT_SCHEDULE", "Decision", "Outcome", "RetryPolicy", "event_body", "parse_retry_after"]
 
 DEFAULT_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000, 36000, 36000, 36000, 36000)
 _MAX_RETRY_AFTER = 86400.0
@@ -41,6 +41,14 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Decision:
+    """What follows an attempt: when to try this delivery again, and whether to disable the endpoint."""
+
+    next_delay: float | None  # seconds; None: no further attempt (delivered, gone, or used up)
+    disable: str | None = None  # why the endpoint is disabled, when it is
+
+
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     schedule: Sequence[float] = DEFAULT_SCHEDULE
     jitter: float = 0.2
@@ -50,6 +58,8 @@ class RetryPolicy:
         self, attempts: int, retry_after: float | None = None, rng: random.Random | None = None
     ) -> float | None:
         """Seconds until the next try after ``attempts`` failed tries, or None when they are used up."""
+        if attempts < 1:
+            raise ValueError(f"attempts counts the tries made so far, at least 1, not {attempts}")
         if attempts > len(self.schedule):
             return None
         base = self.schedule[attempts - 1]
@@ -58,6 +68,25 @@ class RetryPolicy:
         if retry_after is not None:
             delay = max(delay, min(retry_after, _MAX_RETRY_AFTER))
         return delay
+
+    def decide(
+        self,
+        outcome: Outcome,
+        attempts: int,
+        failing_since: float | None,
+        now: float,
+        rng: random.Random | None = None,
+    ) -> Decision:
+        """After the ``attempts``-th try of a delivery, at ``now``; ``failing_since`` is the endpoint's
+        first failure since its last success (None: its last attempt succeeded)."""
+        if outcome.delivered:
+            return Decision(None)
+        if outcome.gone:
+            return Decision(None, "the receiver answered 410 Gone")
+        delay = self.next_delay(attempts, outcome.retry_after, rng)
+        if failing_since is not None and now - failing_since > self.disable_after:
+            return Decision(delay, f"no successful delivery for {self.disable_after / 86400:g} days")
+        return Decision(delay)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -146,10 +146,8 @@ class DeliveryWorker:
         self, claimed: Claimed, outcome: Outcome, at: float, duration: float, endpoint: Any
     ) -> float | None:
         deliveries = self.store.deliveries
-        next_at = None
-        if not outcome.delivered and not outcome.gone:
-            delay = self.policy.next_delay(claimed.attempts + 1, outcome.retry_after)
-            next_at = None if delay is None else at + duration + delay
+        decision = self.policy.decide(outcome, claimed.attempts + 1, endpoint.failing_since, at)
+        next_at = None if decision.next_delay is None else at + duration + decision.next_delay
         deliveries.finish(
             claimed,
             at=at,
@@ -163,16 +161,11 @@ class DeliveryWorker:
             self.sent += 1
             return None
         self.failed += 1
-        reason = None
-        if outcome.gone:
-            reason = "the receiver answered 410 Gone"
-        elif endpoint.failing_since is not None and at - endpoint.failing_since > self.policy.disable_after:
-            reason = f"no successful delivery for {self.policy.disable_after / 86400:g} days"
-        if reason is not None:
-            deliveries.disable(endpoint.id, reason)
+        if decision.disable is not None:
+            deliveries.disable(endpoint.id, decision.disable)
             self.store.endpoints.invalidate()
             log.warning(
                 "webhook endpoint disabled",
-                extra={"endpoint": endpoint.id, "account": endpoint.account_id, "reason": reason},
+                extra={"endpoint": endpoint.id, "account": endpoint.account_id, "reason": decision.disable},
             )
         return next_at

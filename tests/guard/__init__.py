@@ -1,0 +1,1 @@
+"""The loopback guard for the test run (see ``loopback_guard``)."""

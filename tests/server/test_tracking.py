@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -156,6 +158,21 @@ def test_offline_minted_links_are_recorded_under_their_account(server: Server, k
     assert body["registered"] is False
     assert body["status"] == "opened"
     assert server.client(key).get("/api/v1/messages/offline-1").status_code == 404
+
+
+def test_a_new_accounts_first_offline_hit_is_recorded(server: Server, key: str) -> None:
+    # The server caches the set of account ids; an account created since (by the CLI, in
+    # another process) must not lose its first hits until the next refresh.
+    assert browser_get(create(server, key)["open_url"]).status_code == 200  # the set is fresh now
+    created = server.cli("apikey", "create", f"new-{uuid.uuid4().hex[:10]}")
+    new_key = created.stdout.strip()
+    match = re.search(r"\(id (\w+)\)", created.stderr)
+    assert match, created.stderr
+    url = server.tracker(account=match.group(1)).open_url(message_id="first-hit", recipient="r-1")
+    assert browser_get(url).status_code == 200  # before any API call could teach it the account
+    response = server.client(new_key).get("/api/v1/messages/first-hit")
+    assert response.status_code == 200, response.text
+    assert [event["type"] for event in response.json()["events"]] == ["opened"]
 
 
 def raw_status(server: Server, request_line: bytes, headers: bytes = b"") -> int | None:

@@ -183,7 +183,7 @@ def create_app(
         keys=keys,
         recorder=ingestion.hitlog,
         default_account=default_account,
-        known_accounts=context.known_accounts,
+        known_account=context.is_known_account,
         privacy=settings.privacy,
         client_ip=_client_ip(settings),
         classify=classify or classifier,

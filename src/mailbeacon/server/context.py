@@ -20,6 +20,9 @@ log = logging.getLogger("mailbeacon.server")
 # How long a verified API key or the set of account ids is trusted without
 # asking the store again: revoking a key takes effect within this time.
 _CACHE_SECONDS = 10.0
+# How long an account id found missing is not looked up again (tokens are signed: a miss
+# is an account created since the last refresh, or one that was deleted).
+_MISS_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class ServerContext:
     _accounts: set[str] = field(default_factory=set)
     _accounts_at: float = 0.0
     _keys_seen: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _misses: dict[str, float] = field(default_factory=dict)
 
     def tracker(self, account: str) -> Tracker:
         from mailbeacon.core.keys import KeyRing
@@ -116,6 +120,32 @@ class ServerContext:
             except Exception:  # keep the last known set rather than fail a tracking hit
                 log.exception("could not refresh the account ids; keeping the last known set")
         return self._accounts
+
+    def is_known_account(self, account: str) -> bool:
+        """Whether ``account`` exists: the cached set, else one lookup (at most once a second per id).
+
+        A verified token names an account created moments ago (``mailbeacon apikey create`` in
+        another process) more often than a forged one: waiting for the next refresh of the set
+        would drop that account's first hits as unattributed.
+        """
+        if account in self.known_accounts():
+            return True
+        now = time.monotonic()
+        if now - self._misses.get(account, float("-inf")) < _MISS_SECONDS:
+            return False
+        try:
+            found = self.store.accounts.get(account) is not None
+        except Exception:
+            log.exception("could not look up account %s; the hit stays unattributed", account)
+            return False
+        if found:
+            self._accounts.add(account)
+            self._misses.pop(account, None)
+        else:
+            if len(self._misses) > 10_000:
+                self._misses.clear()
+            self._misses[account] = now
+        return found
 
     def authenticate(self, key: str) -> str | None:
         """The account of a bearer key (cached briefly; runs in a worker thread)."""

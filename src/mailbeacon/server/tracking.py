@@ -27,7 +27,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -141,7 +141,7 @@ class TrackingEndpoints:
         keys: KeyRing,
         recorder: HitSink,
         default_account: str,
-        known_accounts: Callable[[], Collection[str]],
+        known_account: Callable[[str], bool],
         privacy: Privacy = Privacy.ANONYMIZED,
         client_ip: Callable[[str | None, Mapping[str, str]], str | None] | None = None,
         classify: Classify = never_classified,
@@ -150,7 +150,7 @@ class TrackingEndpoints:
         self._keys = keys
         self._recorder = recorder
         self._default_account = default_account
-        self._known_accounts = known_accounts
+        self._known_account = known_account
         self._privacy = privacy
         self._client_ip = client_ip or (lambda peer, _headers: peer)
         self._classify = classify
@@ -226,7 +226,7 @@ class TrackingEndpoints:
 
     async def _record(self, scope: Scope, hit: Hit) -> None:
         account = hit.account or self._default_account
-        if hit.message_id is None or account not in self._known_accounts():
+        if hit.message_id is None or not self._known_account(account):
             self._count("unattributed")  # a valid token we cannot file under a message of a known account
             return
         headers = _classifier_headers(scope["headers"])

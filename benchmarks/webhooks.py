@@ -566,7 +566,10 @@ def print_report(report: dict[str, Any]) -> None:
         "  no hit skipped (wrk 200s = db rows)",
         "all",
         cells(
-            lambda r: f"{r['plain']['row']['db_rows']:,} / {r['hooked']['row']['db_rows']:,}",
+            lambda r: (
+                f"{r['plain']['row']['ok']:,}={r['plain']['row']['db_rows']:,} / "
+                f"{r['hooked']['row']['ok']:,}={r['hooked']['row']['db_rows']:,}"
+            ),
             "no hit skipped",
         ),
     )

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SDIST  := .cache/sdist/pytracking2-0.4.6.tar.gz
 
-.PHONY: run test lint bench bench-server clean
+.PHONY: run test lint bench bench-server bench-webhooks clean
 
 run: $(VENV)/.run-installed
 	$(BIN)/mailbeacon serve
@@ -28,6 +28,12 @@ bench-server: | $(VENV)/bin/python
 	command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		{ apt-get update -qq && apt-get install -y wrk nginx-light; }
 	$(BIN)/python benchmarks/server.py $(BENCH_SERVER_ARGS)
+
+# Issue 5's numbers: hit -> SSE and hit -> webhook latency, tracking with webhooks on (benchmarks/README.md).
+bench-webhooks: | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y wrk; }
+	$(BIN)/python benchmarks/webhooks.py $(BENCH_WEBHOOKS_ARGS)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -154,6 +154,7 @@ class Row:
     batches: int | None = None  # group commits over the timed run
     commit_seconds: float | None = None  # time the server spent committing them
     ingest_lag_s: float | None = None  # after wrk stopped, until every hit was in the database
+    wrk_ended: float = 0.0  # time.monotonic() when the timed wrk run returned
     server_cores: float = 0.0  # CPU the server's process tree used during the timed run, in cores
     wrk_cores: float = 0.0  # CPU wrk used
     other_cores: float = 0.0  # CPU everything else on the machine used: noise
@@ -446,8 +447,8 @@ class Database:
 
 
 @contextlib.contextmanager
-def postgres_database(base_url: str) -> Iterator[str]:
-    """A fresh database for this run, dropped afterwards; yields its URL."""
+def postgres_database(base_url: str, suffix: str = "") -> Iterator[str]:
+    """A fresh database for this run (``suffix`` tells several apart), dropped afterwards; yields its URL."""
     try:
         import psycopg
         from psycopg import sql
@@ -455,7 +456,7 @@ def postgres_database(base_url: str) -> Iterator[str]:
         raise SetupError("psycopg is not installed: pip install -e '.[bench]'") from None
     from sqlalchemy.engine import make_url
 
-    name = f"mb_bench_{os.getpid()}"
+    name = f"mb_bench_{os.getpid()}{suffix}"
     try:
         admin = psycopg.connect(base_url, autocommit=True, connect_timeout=5)
     except psycopg.Error as exc:
@@ -501,7 +502,7 @@ def measure(
     rows_before = db.count() if db is not None else 0
     cpu = CpuMeter(root_pid)
     result = run_wrk(args, port, files.script, timed, args.duration)
-    ended = time.monotonic()
+    ended = row.wrk_ended = time.monotonic()
     row.server_cores, row.wrk_cores, row.other_cores = cpu.stop()
     row.rss_mb, row.processes = tree_rss_mb(root_pid)  # at the end of the timed run, server still up
     errors = {k: result[k] for k in ("connect", "read", "write", "status", "timeout")}
@@ -576,17 +577,29 @@ def run_pytracking(args: argparse.Namespace, files: Files, work: Path) -> Row:
         stop(proc)
 
 
-def run_mailbeacon(
-    args: argparse.Namespace,
-    files: Files,
+@dataclass
+class Served:
+    """A running ``mailbeacon serve``: where it listens, its process, its database and environment."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    db: Database
+    env: dict[str, str]
+    data: Path
+
+
+@contextlib.contextmanager
+def mailbeacon_server(
     work: Path,
-    keys: str,
     name: str,
-    server: str,
+    keys: str,
     *,
+    workers: int = 1,
     synchronous: str = "full",
     database_url: str | None = None,
-) -> Row:
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Served]:
+    """``mailbeacon serve`` on a free loopback port with its own data directory, stopped afterwards."""
     port = free_port()
     data = work / name.replace(" ", "-").replace(",", "").replace("=", "-")
     data.mkdir()
@@ -598,21 +611,41 @@ def run_mailbeacon(
         "MAILBEACON_BASE_URL": f"http://{HOST}:{port}",
         "MAILBEACON_SQLITE_SYNCHRONOUS": synchronous,
         "MAILBEACON_LOG_LEVEL": "warning",
+        **(extra_env or {}),
     }
     if database_url:
         env["MAILBEACON_DATABASE_URL"] = database_url
     mailbeacon = shutil.which("mailbeacon", path=str(BIN))
     if mailbeacon is None:
         raise SetupError(f"no mailbeacon command in {BIN}: pip install -e '.[bench]'")
-    cmd = [mailbeacon, "serve", "--host", HOST, "--port", str(port), "--workers", str(args.workers)]
+    cmd = [mailbeacon, "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
     proc = start(cmd, env, data, log)
     try:
         wait_ready(port, "/healthz", "ok", proc, log)
         db = Database(database_url, None if database_url else data / "mailbeacon.db")
-        row = Row(name, server)
-        return measure(args, row, port, proc.pid, files, files.mb_warm, files.mb_timed, db)
+        yield Served(port, proc, db, env, data)
     finally:
         stop(proc)
+
+
+def run_mailbeacon(
+    args: argparse.Namespace,
+    files: Files,
+    work: Path,
+    keys: str,
+    name: str,
+    server: str,
+    *,
+    synchronous: str = "full",
+    database_url: str | None = None,
+) -> Row:
+    with mailbeacon_server(
+        work, name, keys, workers=args.workers, synchronous=synchronous, database_url=database_url
+    ) as served:
+        row = Row(name, server)
+        return measure(
+            args, row, served.port, served.proc.pid, files, files.mb_warm, files.mb_timed, served.db
+        )
 
 
 def judge(rows: list[Row], connections: int, workers: int) -> None:

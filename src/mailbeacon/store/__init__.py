@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailbeacon.store.accounts import Account, AccountStore, ApiKeyInfo, DuplicateAccount
-from mailbeacon.store.deliveries import Attempt, Claimed, DeliveryStore
+from mailbeacon.store.deliveries import Attempt, Claimed, DeliveryStore, Finished
 from mailbeacon.store.engine import make_engine
 from mailbeacon.store.ingest import Ingester
 from mailbeacon.store.messages import (
@@ -42,6 +42,7 @@ __all__ = [
     "Endpoint",
     "EventRow",
     "EventView",
+    "Finished",
     "MessageFilter",
     "MessageRecord",
     "MessageView",

@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, select, text
+from sqlalchemy import Engine, and_, bindparam, select, text
 
 from mailbeacon.store.engine import is_sqlite
 from mailbeacon.store.ids import new_id
 from mailbeacon.store.schema import events, messages, webhook_attempts, webhook_deliveries, webhook_endpoints
 
-__all__ = ["Attempt", "Claimed", "DeliveryStore"]
+__all__ = ["Attempt", "Claimed", "DeliveryStore", "Finished"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,23 @@ class Claimed:
     payload: str | None
     attempts: int  # tries made before this one
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One attempt's outcome, to record with ``DeliveryStore.finish_many``."""
+
+    claimed: Claimed
+    at: float
+    status_code: int | None
+    error: str | None
+    duration: float
+    next_at: float | None  # the retry's time; None: delivered or given up
+    delivered: bool
+
+    @property
+    def state(self) -> str:
+        return "delivered" if self.delivered else ("pending" if self.next_at is not None else "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +74,51 @@ WHERE id IN (
 RETURNING id, account_id, endpoint_id, event_seq, payload, attempts, created_at
 """
 
+_DUE = """
+SELECT 1 FROM mb_webhook_deliveries d
+JOIN mb_webhook_endpoints e ON e.id = d.endpoint_id
+WHERE d.state = 'pending' AND d.next_at <= :now AND e.enabled
+LIMIT 1
+"""
+
+_UPDATE_DELIVERY = (
+    webhook_deliveries.update()
+    .where(webhook_deliveries.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        attempts=bindparam("b_attempts"),
+        next_at=bindparam("b_next_at"),
+        finished_at=bindparam("b_finished_at"),
+    )
+)
+
 
 class DeliveryStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         lock = "" if is_sqlite(engine) else "FOR UPDATE OF d SKIP LOCKED"
         self._claim = text(_CLAIM.format(lock=lock))
+        self._due = text(_DUE)
 
     def claim(self, limit: int, lease: float, now: float | None = None) -> list[Claimed]:
         now = time.time() if now is None else now
+        with self._engine.connect() as connection:
+            # A read first: an idle poll (every 50 ms while busy) then takes no write lock,
+            # which on SQLite the ingester would have to wait for.
+            if not connection.execute(self._due, {"now": now}).first():
+                return []
         with self._engine.begin() as connection:
             rows = connection.execute(self._claim, {"now": now, "lease": now + lease, "limit": limit}).all()
         return [Claimed(*row) for row in rows]
 
     def event(self, seq: int) -> tuple[dict[str, Any], str | None] | None:
         """The event ``seq`` and its message's campaign."""
+        return self.events([seq]).get(seq)
+
+    def events(self, seqs: list[int]) -> dict[int, tuple[dict[str, Any], str | None]]:
+        """The events ``seqs`` (those that exist) and their messages' campaigns, in one query."""
+        if not seqs:
+            return {}
         query = (
             select(events, messages.c.campaign)
             .select_from(
@@ -80,14 +127,15 @@ class DeliveryStore:
                     and_(messages.c.account_id == events.c.account_id, messages.c.id == events.c.message_id),
                 )
             )
-            .where(events.c.seq == seq)
+            .where(events.c.seq.in_(sorted(set(seqs))))
         )
+        found: dict[int, tuple[dict[str, Any], str | None]] = {}
         with self._engine.connect() as connection:
-            row = connection.execute(query).first()
-        if row is None:
-            return None
-        values = dict(row._mapping)
-        return values, values.pop("campaign")
+            for row in connection.execute(query):
+                values = dict(row._mapping)
+                campaign = values.pop("campaign")
+                found[values["seq"]] = (values, campaign)
+        return found
 
     def finish(
         self,
@@ -101,36 +149,62 @@ class DeliveryStore:
         delivered: bool,
     ) -> None:
         """Record the attempt and the delivery's new state: delivered, retried at ``next_at``, or failed."""
-        state = "delivered" if delivered else ("pending" if next_at is not None else "failed")
+        self.finish_many([Finished(claimed, at, status_code, error, duration, next_at, delivered)])
+
+    def finish_many(self, finished: list[Finished]) -> None:
+        """Record many attempts in one transaction: their rows, their deliveries' new states, and
+        each endpoint's ``failing_since``, written at most once per endpoint and only when it changes
+        (the endpoint row is the one every worker would otherwise update on every success)."""
+        if not finished:
+            return
+        finished = sorted(finished, key=lambda f: f.at)
+        attempts = [
+            {
+                "account_id": f.claimed.account_id,
+                "endpoint_id": f.claimed.endpoint_id,
+                "delivery_id": f.claimed.id,
+                "at": f.at,
+                "status_code": f.status_code,
+                "error": f.error,
+                "duration": f.duration,
+            }
+            for f in finished
+        ]
+        updates = [
+            {
+                "b_id": f.claimed.id,
+                "b_state": f.state,
+                "b_attempts": f.claimed.attempts + 1,
+                "b_next_at": f.next_at if f.next_at is not None else f.at,
+                "b_finished_at": None if f.state == "pending" else f.at,
+            }
+            for f in finished
+        ]
+        # Per endpoint, in time order: None after a success, else the first failure since.
+        succeeded: dict[str, bool] = {}  # endpoint -> had a success in this batch
+        failing: dict[str, float | None] = {}
+        for f in finished:
+            endpoint_id = f.claimed.endpoint_id
+            if f.delivered:
+                succeeded[endpoint_id] = True
+                failing[endpoint_id] = None
+            elif failing.get(endpoint_id) is None:
+                failing[endpoint_id] = f.at
+            succeeded.setdefault(endpoint_id, False)
+        column = webhook_endpoints.c.failing_since
         with self._engine.begin() as connection:
-            connection.execute(
-                webhook_attempts.insert().values(
-                    account_id=claimed.account_id,
-                    endpoint_id=claimed.endpoint_id,
-                    delivery_id=claimed.id,
-                    at=at,
-                    status_code=status_code,
-                    error=error,
-                    duration=duration,
-                )
-            )
-            connection.execute(
-                webhook_deliveries.update()
-                .where(webhook_deliveries.c.id == claimed.id)
-                .values(
-                    state=state,
-                    attempts=claimed.attempts + 1,
-                    next_at=next_at if next_at is not None else at,
-                    finished_at=None if state == "pending" else at,
-                )
-            )
-            endpoint = webhook_endpoints.update().where(webhook_endpoints.c.id == claimed.endpoint_id)
-            if delivered:
-                connection.execute(endpoint.values(failing_since=None))
-            else:
-                connection.execute(
-                    endpoint.where(webhook_endpoints.c.failing_since.is_(None)).values(failing_since=at)
-                )
+            connection.execute(webhook_attempts.insert(), attempts)
+            connection.execute(_UPDATE_DELIVERY, updates)
+            for endpoint_id, since in sorted(failing.items()):  # one lock order for all workers
+                endpoint = webhook_endpoints.update().where(webhook_endpoints.c.id == endpoint_id)
+                if since is None:  # its last attempt succeeded
+                    connection.execute(endpoint.where(column.is_not(None)).values(failing_since=None))
+                elif succeeded[endpoint_id]:  # failing again since ``since``, after a success
+                    connection.execute(
+                        endpoint.where(column.is_(None) | (column != since)).values(failing_since=since)
+                    )
+                else:  # failing: since its earlier first failure, or since now
+                    connection.execute(endpoint.where(column.is_(None)).values(failing_since=since))
 
     def disable(self, endpoint_id: str, reason: str) -> None:
         with self._engine.begin() as connection:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +147,15 @@ class EndpointStore:
                 select(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
             ).first()
         return _endpoint(row) if row else None
+
+    def get_many(self, endpoint_ids: Iterable[str]) -> dict[str, Endpoint]:
+        """The endpoints ``endpoint_ids`` that exist, enabled or not, in one query."""
+        ids = sorted(set(endpoint_ids))
+        if not ids:
+            return {}
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(webhook_endpoints).where(webhook_endpoints.c.id.in_(ids)))
+            return {row.id: _endpoint(row) for row in rows}
 
     def list(self, account_id: str) -> list[Endpoint]:
         query = (

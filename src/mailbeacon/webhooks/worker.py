@@ -3,7 +3,10 @@
 It runs inside ``mailbeacon serve`` (one per server process) or alone as
 ``mailbeacon worker``; any number may run against one database, since
 claims never overlap (``store.deliveries``). A commit in this process wakes
-it at once (so a hit reaches a receiver in milliseconds); otherwise it polls.
+it at once (so a hit reaches a receiver in milliseconds); otherwise it polls, every
+50 ms while there is work and backing off to 1 s when idle. The endpoints and events of
+a claimed batch are read in one query each, and the outcomes of the attempts that
+finish meanwhile are recorded in one transaction (``DeliveryStore.finish_many``).
 Sending happens on its own tasks with a bounded concurrency, and never on
 the recorder's path: a slow receiver delays only its own deliveries.
 
@@ -22,8 +25,8 @@ import logging
 import time
 from typing import Any
 
-from mailbeacon.store import Claimed, Store
-from mailbeacon.webhooks.policy import Outcome, RetryPolicy, event_body
+from mailbeacon.store import Claimed, Endpoint, Finished, Store
+from mailbeacon.webhooks.policy import RetryPolicy, event_body
 from mailbeacon.webhooks.sender import Sender
 from mailbeacon.webhooks.signing import sign_headers
 from mailbeacon.webhooks.ssrf import Resolver
@@ -50,6 +53,7 @@ class DeliveryWorker:
         allow_private: bool = False,
         concurrency: int = 64,
         poll: float = 1.0,
+        busy_poll: float = 0.05,
         batch: int = 200,
         resolver: Resolver | None = None,
     ) -> None:
@@ -58,12 +62,16 @@ class DeliveryWorker:
         self.timeout = timeout
         self.allow_private = allow_private
         self.poll = poll
+        self.busy_poll = min(busy_poll, poll)
         self.batch = batch
         self._resolver = resolver
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._finished: list[Finished] = []  # attempts made, not yet recorded
+        self._disables: dict[str, tuple[Endpoint, str]] = {}
+        self._have_finished = asyncio.Event()
         self.sent = 0
         self.failed = 0
 
@@ -83,26 +91,45 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         sender = Sender(timeout=self.timeout, allow_private=self.allow_private, resolver=self._resolver)
+        recorder = asyncio.create_task(self._record_loop())
+        # Commits in another process (the ingester) cannot wake this one: poll every
+        # ``busy_poll`` while there is work, backing off to ``poll`` when idle.
+        delay = self.busy_poll
         try:
             while True:
                 try:
                     claimed = await self._claim()
+                    endpoints, bodies = await asyncio.to_thread(self._prepare, claimed)
                 except Exception:
                     log.exception("could not claim webhook deliveries; retrying")
-                    claimed = []
+                    claimed, endpoints, bodies = [], {}, {}
                 for delivery in claimed:
+                    endpoint = endpoints.get(delivery.endpoint_id)
+                    body = bodies.get(delivery.id)
+                    if endpoint is None or not endpoint.enabled or body is None:
+                        continue  # its lease expires; a re-enabled endpoint gets it then
                     await self._slots.acquire()
-                    task = asyncio.create_task(self._deliver(sender, delivery))
+                    task = asyncio.create_task(self._deliver(sender, delivery, endpoint, body))
                     self._inflight.add(task)
                     task.add_done_callback(self._done)
                 if len(claimed) < self.batch:
+                    delay = self.busy_poll if claimed else min(self.poll, delay * 2)
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll)
+                        await asyncio.wait_for(self._wake.wait(), delay)
         finally:
             for task in list(self._inflight):
                 task.cancel()
             await asyncio.gather(*self._inflight, return_exceptions=True)
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+            # What was sent is recorded (else it would be sent again when its lease expires).
+            finished, disables = self._take()
+            try:
+                await asyncio.to_thread(self._write, finished, disables)
+            except Exception:
+                log.exception("could not record webhook attempts; they will be claimed again")
             await sender.close()
 
     def _done(self, task: asyncio.Task[None]) -> None:
@@ -113,59 +140,80 @@ class DeliveryWorker:
         # The lease outlasts the attempt's deadline (and DNS): then it is claimable again.
         return await asyncio.to_thread(self.store.deliveries.claim, self.batch, self.timeout + 30)
 
-    async def _deliver(self, sender: Sender, claimed: Claimed) -> None:
+    def _prepare(self, claimed: list[Claimed]) -> tuple[dict[str, Endpoint], dict[str, str]]:
+        """The claimed deliveries' endpoints and bodies: one query for each, not one per delivery."""
+        if not claimed:
+            return {}, {}
+        endpoints = self.store.endpoints.get_many(c.endpoint_id for c in claimed)
+        seqs = [c.event_seq for c in claimed if c.payload is None and c.event_seq is not None]
+        found = self.store.deliveries.events(seqs)
+        bodies: dict[str, str] = {}
+        for c in claimed:
+            if c.payload is not None:
+                bodies[c.id] = c.payload
+            elif c.event_seq is not None and c.event_seq in found:
+                bodies[c.id] = event_body(*found[c.event_seq])
+        return endpoints, bodies
+
+    async def _deliver(self, sender: Sender, claimed: Claimed, endpoint: Endpoint, body: str) -> None:
         try:
-            await self._attempt(sender, claimed)
+            await self._attempt(sender, claimed, endpoint, body)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("webhook delivery %s crashed; it will be claimed again", claimed.id)
 
-    async def _attempt(self, sender: Sender, claimed: Claimed) -> None:
-        endpoint = await asyncio.to_thread(self.store.endpoints.get_any, claimed.endpoint_id)
-        if endpoint is None or not endpoint.enabled:
-            return  # its lease expires; a re-enabled endpoint gets it then
-        body = claimed.payload
-        if body is None:
-            assert claimed.event_seq is not None
-            found = await asyncio.to_thread(self.store.deliveries.event, claimed.event_seq)
-            if found is None:
-                return
-            body = event_body(*found)
+    async def _attempt(self, sender: Sender, claimed: Claimed, endpoint: Endpoint, body: str) -> None:
         started = time.time()
         headers = sign_headers(claimed.id, int(started), body, endpoint.signing_secrets(started))
         outcome = await sender.post(endpoint.url, body, headers)
         duration = time.time() - started
-        next_at = await asyncio.to_thread(self._record, claimed, outcome, started, duration, endpoint)
-        if (
-            next_at is not None and next_at - time.time() < self.poll
-        ):  # a short retry: do not wait for the poll
-            asyncio.get_running_loop().call_later(max(0.0, next_at - time.time()), self.wake)
-
-    def _record(
-        self, claimed: Claimed, outcome: Outcome, at: float, duration: float, endpoint: Any
-    ) -> float | None:
-        deliveries = self.store.deliveries
-        decision = self.policy.decide(outcome, claimed.attempts + 1, endpoint.failing_since, at)
-        next_at = None if decision.next_delay is None else at + duration + decision.next_delay
-        deliveries.finish(
-            claimed,
-            at=at,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            duration=duration,
-            next_at=next_at,
-            delivered=outcome.delivered,
+        decision = self.policy.decide(outcome, claimed.attempts + 1, endpoint.failing_since, started)
+        next_at = None if decision.next_delay is None else started + duration + decision.next_delay
+        self._finished.append(
+            Finished(
+                claimed, started, outcome.status_code, outcome.error, duration, next_at, outcome.delivered
+            )
         )
         if outcome.delivered:
             self.sent += 1
-            return None
-        self.failed += 1
-        if decision.disable is not None:
-            deliveries.disable(endpoint.id, decision.disable)
+        else:
+            self.failed += 1
+            if decision.disable is not None:
+                self._disables.setdefault(endpoint.id, (endpoint, decision.disable))
+        self._have_finished.set()
+
+    async def _record_loop(self) -> None:
+        """Record finished attempts in batches: one transaction for all that finished meanwhile."""
+        while True:
+            await self._have_finished.wait()
+            self._have_finished.clear()
+            finished, disables = self._take()
+            try:
+                retries = await asyncio.to_thread(self._write, finished, disables)
+            except Exception:
+                log.exception("could not record webhook attempts; they will be claimed again")
+                continue
+            now = time.time()
+            soonest = min((at for at in retries if at - now < self.poll), default=None)
+            if soonest is not None:  # a short retry: do not wait for the poll
+                asyncio.get_running_loop().call_later(max(0.0, soonest - now), self.wake)
+
+    def _take(self) -> tuple[list[Finished], list[tuple[Endpoint, str]]]:
+        """What finished so far (on the loop's thread, where the attempts append)."""
+        finished, self._finished = self._finished, []
+        disables, self._disables = self._disables, {}
+        return finished, list(disables.values())
+
+    def _write(self, finished: list[Finished], disables: list[tuple[Endpoint, str]]) -> list[float]:
+        """Record ``finished`` in one transaction, disable ``disables``; the retry times to wake for."""
+        if finished:
+            self.store.deliveries.finish_many(finished)
+        for endpoint, reason in disables:
+            self.store.deliveries.disable(endpoint.id, reason)
             self.store.endpoints.invalidate()
             log.warning(
                 "webhook endpoint disabled",
-                extra={"endpoint": endpoint.id, "account": endpoint.account_id, "reason": decision.disable},
+                extra={"endpoint": endpoint.id, "account": endpoint.account_id, "reason": reason},
             )
-        return next_at
+        return [f.next_at for f in finished if f.next_at is not None]

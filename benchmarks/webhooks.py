@@ -259,6 +259,18 @@ def messages_for(args: argparse.Namespace) -> int:
     return max(1, -(-filtered // args.streams_per_message))
 
 
+def load_facts(paths: list[Hit], load: dict[str, Any]) -> dict[str, Any]:
+    """What both steady-load phases report about the hits they sent."""
+    return {
+        "hits": len(paths),
+        "answered": len(load["answered"]),
+        "failed": len(load["failed"]),
+        "sent_rate": load["sent_rate"],
+        "behind_ms": load["behind_ms"],
+        "hit_response": load["response"],
+    }
+
+
 def phase_streams(args: argparse.Namespace, served: Served, key: str, keys: str) -> dict[str, Any]:
     prefix = "s"
     paths = hit_paths(keys, prefix, int(args.rate * args.seconds), messages_for(args))
@@ -289,12 +301,7 @@ def phase_streams(args: argparse.Namespace, served: Served, key: str, keys: str)
     ]
     missed = sum(len(want - set(g["got"])) for g, want in zip(got, expected, strict=True))
     return {
-        "hits": len(paths),
-        "answered": len(load["answered"]),
-        "failed": len(load["failed"]),
-        "sent_rate": load["sent_rate"],
-        "behind_ms": load["behind_ms"],
-        "hit_response": load["response"],
+        **load_facts(paths, load),
         "streams": len(plan),
         "firehose": args.firehose,
         "messages": messages_for(args),
@@ -345,12 +352,7 @@ def phase_webhooks(args: argparse.Namespace, served: Served, receivers: Peer, ke
         reached[endpoint].add(recipient)
     answered = set(load["answered"])
     return {
-        "hits": len(paths),
-        "answered": len(load["answered"]),
-        "failed": len(load["failed"]),
-        "sent_rate": load["sent_rate"],
-        "behind_ms": load["behind_ms"],
-        "hit_response": load["response"],
+        **load_facts(paths, load),
         "latency": percentiles(latencies),
         **delivery_checks(snap, len(answered), args.endpoints),
         "missed": sum(len(answered - got) for got in reached),

@@ -3,22 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from mailbeacon.store import Claimed, Finished, Store
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store(database_url)
-    opened.upgrade()
-    opened.start()
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _claim_all(store: Store, n: int) -> list[Claimed]:

@@ -5,24 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from mailbeacon.core.events import Classification, EventType
 from mailbeacon.core.status import EventFacts, derive
 from mailbeacon.store import EventRow, MessageRecord, Store
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store(database_url)
-    opened.upgrade()
-    opened.start()
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def record_all(store: Store, batches: list[list[EventRow]]) -> list[bool]:

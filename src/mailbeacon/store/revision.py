@@ -4,7 +4,8 @@ A hit is classified on its own at request time, without a database read: the
 server does not know when the message was sent or delivered, nor what the
 message's other hits looked like. Right after each commit the recorder hands
 the batch to the ``Reviser`` (an after-commit listener, so the request path
-pays only for a set insert); its thread re-reads each touched message, runs
+pays only for a set insert); its thread, or the ingester process in its lulls
+(``run_pending``), re-reads the touched messages in chunks, runs
 ``Classifier`` over all of its hits with the recipient's ``sent_at`` and
 ``delivered_at`` (``core.classify.behaviour``: timing, bursts over links, a
 honeypot exposing the same client's other clicks, a person's click confirming
@@ -12,7 +13,8 @@ an open), updates the events whose verdict changed and rebuilds the
 recipients' status from the events (``Projector.rebuild``), so a status can
 move back when an open turns out to be a machine.
 
-The common case changes nothing and costs one read. When something changed,
+The common case changes nothing and costs its share of one read per chunk
+(``revise_many``). When something changed,
 the message is locked first (an UPDATE of its recipients rows that changes no
 value: a row lock on PostgreSQL, the write lock on SQLite) and read again, so
 a hit committed meanwhile is either in what is rebuilt or merged on top of it

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, select, text
+from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 
 from mailbeacon.store.engine import is_sqlite
 from mailbeacon.store.ids import new_id
@@ -101,13 +101,26 @@ class DeliveryStore:
         self._due = text(_DUE)
 
     def claim(self, limit: int, lease: float, now: float | None = None) -> list[Claimed]:
+        """Up to ``limit`` due deliveries, leased for ``lease`` seconds to the caller."""
+        return self.finish_and_claim([], limit, lease, now)
+
+    def finish_and_claim(
+        self, finished: list[Finished], limit: int, lease: float, now: float | None = None
+    ) -> list[Claimed]:
+        """Record ``finished`` (as ``finish_many``) and claim up to ``limit`` due deliveries, in one
+        transaction: on SQLite every write transaction queues for the one write lock (behind the
+        ingester), so a worker that took it twice per batch spent most of its time waiting."""
         now = time.time() if now is None else now
-        with self._engine.connect() as connection:
-            # A read first: an idle poll (every 50 ms while busy) then takes no write lock,
-            # which on SQLite the ingester would have to wait for.
-            if not connection.execute(self._due, {"now": now}).first():
-                return []
+        if not finished:
+            with self._engine.connect() as connection:
+                # A read first: an idle poll (every 50 ms while busy) then takes no write lock,
+                # which on SQLite the ingester would have to wait for.
+                if limit <= 0 or not connection.execute(self._due, {"now": now}).first():
+                    return []
         with self._engine.begin() as connection:
+            self._finish(connection, finished)
+            if limit <= 0:
+                return []
             rows = connection.execute(self._claim, {"now": now, "lease": now + lease, "limit": limit}).all()
         return [Claimed(*row) for row in rows]
 
@@ -155,6 +168,12 @@ class DeliveryStore:
         """Record many attempts in one transaction: their rows, their deliveries' new states, and
         each endpoint's ``failing_since``, written at most once per endpoint and only when it changes
         (the endpoint row is the one every worker would otherwise update on every success)."""
+        if finished:
+            with self._engine.begin() as connection:
+                self._finish(connection, finished)
+
+    @staticmethod
+    def _finish(connection: Connection, finished: list[Finished]) -> None:
         if not finished:
             return
         finished = sorted(finished, key=lambda f: f.at)
@@ -192,19 +211,18 @@ class DeliveryStore:
                 failing[endpoint_id] = f.at
             succeeded.setdefault(endpoint_id, False)
         column = webhook_endpoints.c.failing_since
-        with self._engine.begin() as connection:
-            connection.execute(webhook_attempts.insert(), attempts)
-            connection.execute(_UPDATE_DELIVERY, updates)
-            for endpoint_id, since in sorted(failing.items()):  # one lock order for all workers
-                endpoint = webhook_endpoints.update().where(webhook_endpoints.c.id == endpoint_id)
-                if since is None:  # its last attempt succeeded
-                    connection.execute(endpoint.where(column.is_not(None)).values(failing_since=None))
-                elif succeeded[endpoint_id]:  # failing again since ``since``, after a success
-                    connection.execute(
-                        endpoint.where(column.is_(None) | (column != since)).values(failing_since=since)
-                    )
-                else:  # failing: since its earlier first failure, or since now
-                    connection.execute(endpoint.where(column.is_(None)).values(failing_since=since))
+        connection.execute(webhook_attempts.insert(), attempts)
+        connection.execute(_UPDATE_DELIVERY, updates)
+        for endpoint_id, since in sorted(failing.items()):  # one lock order for all workers
+            endpoint = webhook_endpoints.update().where(webhook_endpoints.c.id == endpoint_id)
+            if since is None:  # its last attempt succeeded
+                connection.execute(endpoint.where(column.is_not(None)).values(failing_since=None))
+            elif succeeded[endpoint_id]:  # failing again since ``since``, after a success
+                connection.execute(
+                    endpoint.where(column.is_(None) | (column != since)).values(failing_since=since)
+                )
+            else:  # failing: since its earlier first failure, or since now
+                connection.execute(endpoint.where(column.is_(None)).values(failing_since=since))
 
     def disable(self, endpoint_id: str, reason: str) -> None:
         with self._engine.begin() as connection:

@@ -1,10 +1,11 @@
 """Where a webhook may be sent: https to public addresses only (the SSRF defence).
 
-A URL is checked when an endpoint is created or changed and again before
-every attempt, because DNS can change after registration (rebinding). The
-check resolves the host and refuses it if *any* address it resolves to is
-not public; the sender then connects to one of the addresses checked here,
-never resolving again, and follows no redirects.
+A URL is checked when an endpoint is created or changed, and again at send
+time, because DNS can change after registration (rebinding): every attempt
+checks the URL (and an address literal), and every new connection resolves
+the host again and is refused if *any* address it resolves to is not public;
+the connection then goes to one of the addresses checked, and no redirect is
+followed (``webhooks.sender``).
 
 ``ipaddress`` flags alone are not enough (CVE-2024-4032 changed them, and
 CGNAT 100.64/10 is neither private nor global), so the refused ranges are an
@@ -31,7 +32,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["Target", "UnsafeURL", "check_address", "check_url", "resolve_target"]
+__all__ = [
+    "Target",
+    "UnsafeURL",
+    "check_address",
+    "check_resolved",
+    "check_url",
+    "is_address",
+    "resolve_target",
+]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -195,6 +204,12 @@ def resolve_target(url: str, *, allow_private: bool = False, resolver: Resolver 
         addresses = (resolver or _system_resolver)(host, port)
     except (OSError, UnicodeError) as exc:
         raise UnsafeURL(f"the host {host!r} does not resolve ({exc})") from None
+    check_resolved(host, addresses, allow_private=allow_private)
+    return Target(scheme, host, port, addresses[0])
+
+
+def check_resolved(host: str, addresses: Sequence[str], *, allow_private: bool = False) -> None:
+    """Refuse ``host`` (raise UnsafeURL) unless it resolved and every one of ``addresses`` may be used."""
     if not addresses:
         raise UnsafeURL(f"the host {host!r} does not resolve")
     for address in addresses:
@@ -205,7 +220,15 @@ def resolve_target(url: str, *, allow_private: bool = False, resolver: Resolver 
             relaxable = not allow_private and check_address(address, allow_private=True) is None
             hint = " (MAILBEACON_WEBHOOK_ALLOW_PRIVATE=true allows private receivers)" if relaxable else ""
             raise UnsafeURL(f"{shown} is {why}; webhooks go to public addresses only{hint}")
-    return Target(scheme, host, port, addresses[0])
+
+
+def is_address(host: str) -> bool:
+    """Whether ``host`` (as ``check_url`` returns it) is an IP address rather than a name."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def _same(host: str, address: str) -> bool:

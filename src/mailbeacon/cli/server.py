@@ -113,6 +113,7 @@ def worker() -> None:
         policy=policy_from(settings),
         timeout=settings.webhook_timeout,
         allow_private=settings.webhook_allow_private,
+        db_on_loop=True,  # this process does nothing else
     )
     click.echo(f"mailbeacon worker delivering webhooks ({_where(settings)})", err=True)
     try:

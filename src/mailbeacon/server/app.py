@@ -89,7 +89,8 @@ class MailbeaconApp:
                 return
 
     async def _start_delivery(self) -> None:
-        """The stream hub, and the webhook worker unless MAILBEACON_WEBHOOK_WORKER=false."""
+        """The stream hub, and the webhook worker unless MAILBEACON_WEBHOOK_WORKER=false or
+        another process ingests (and so delivers)."""
         from mailbeacon.server.stream import StreamHub
 
         recorder = self.context.store.recorder
@@ -99,7 +100,8 @@ class MailbeaconApp:
         recorder.listeners.append(hub.notify)
         if self.end_streams_on_signal:
             _end_streams_on_signals(hub)
-        if self.settings.webhook_worker:
+        # Under `serve`, the ingester process delivers (store.ingest.run_process).
+        if self.settings.webhook_worker and not self.context.ingestion.external:
             from mailbeacon.webhooks.worker import DeliveryWorker, policy_from
 
             self.worker = DeliveryWorker(
@@ -153,7 +155,8 @@ def create_app(
     the same classifier revises stored events after each commit (``store.revision``).
     Hits are appended to the hit log in ``settings.data_dir / "hits"``; with
     ``external_ingester`` (``mailbeacon serve``) another process moves them into
-    the store (and revises them there), otherwise this app does, on its own event loop.
+    the store (and revises them, and delivers webhooks, there), otherwise this app does,
+    on its own event loop.
     ``end_streams_on_signal`` (``mailbeacon serve``; the lifespan must then run on the
     main thread) ends open event streams as soon as SIGTERM or SIGINT arrives.
     """

@@ -19,6 +19,7 @@ built without ``serve`` runs it on its own event loop (``server.app``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -143,12 +144,20 @@ class Ingester:
 
     def run(self, stop: Callable[[], bool], *, idle: float = 0.01) -> None:
         """Ingest until ``stop()``; then a last drain of what the stopped writers left."""
+        asyncio.run(self.run_async(stop, idle=idle))
+
+    async def run_async(self, stop: Callable[[], bool], *, idle: float = 0.01) -> None:
+        """``run`` on a running event loop, which it shares with other work (the delivery
+        worker): a round runs on the loop's thread, and the loop gets a turn after each."""
         while not stop():
             if self.ingest_once() == 0:
                 if not self.failed_rounds and self.idle_work is not None and self.idle_work():
+                    await asyncio.sleep(0)
                     continue
                 # Idle, or the database refused the batch: then back off, up to a second between tries.
-                time.sleep(min(1.0, idle * 2 ** min(self.failed_rounds, 7)))
+                await asyncio.sleep(min(1.0, idle * 2 ** min(self.failed_rounds, 7)))
+            else:
+                await asyncio.sleep(0)
         self.drain()
         if self.idle_work is not None:
             deadline = time.monotonic() + 30
@@ -246,12 +255,50 @@ def run_process(parent: int, stop: Any, ready: Any) -> None:
     ready.send(("ready", recovered))
     ready.close()
     ingester.idle_work = lambda: store.reviser.run_pending(0.05)
+    delivery = _delivery_worker(store, settings)
     tune_gc()
     try:
-        ingester.run(lambda: stop.is_set() or os.getppid() != parent)
+        _run_loop(_ingest_and_deliver(ingester, delivery, lambda: stop.is_set() or os.getppid() != parent))
     finally:
         ingester.release()
         store.close()
+
+
+def _delivery_worker(store: Any, settings: Any) -> Any:
+    """The webhook worker of ``serve`` (None with MAILBEACON_WEBHOOK_WORKER=false), woken by
+    this process's commits; its database calls share the loop with the ingester's."""
+    if not settings.webhook_worker:
+        return None
+    from mailbeacon.webhooks.worker import DeliveryWorker, policy_from
+
+    worker = DeliveryWorker(
+        store,
+        policy=policy_from(settings),
+        timeout=settings.webhook_timeout,
+        allow_private=settings.webhook_allow_private,
+        db_on_loop=True,
+    )
+    store.recorder.listeners.append(worker.wake)
+    return worker
+
+
+async def _ingest_and_deliver(ingester: Ingester, delivery: Any, stop: Callable[[], bool]) -> None:
+    if delivery is not None:
+        delivery.start()
+    try:
+        await ingester.run_async(stop)
+    finally:
+        if delivery is not None:
+            await delivery.stop()  # records the attempts that finished
+
+
+def _run_loop(main: Any) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a server dependency except on Windows
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def _acquire(ingester: Ingester, deadline: float) -> None:

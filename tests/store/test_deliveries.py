@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from mailbeacon.store import Claimed, Finished, Store
@@ -58,3 +59,38 @@ def test_a_leased_batch_is_not_claimed_again(store: Store) -> None:
     assert not {c.id for c in claimed} & {c.id for c in again}
     assert store.deliveries.events([]) == {}
     assert store.endpoints.get_many([claimed[0].endpoint_id]).keys() == {claimed[0].endpoint_id}
+
+
+def test_finish_and_claim_records_then_claims_in_one_call(store: Store) -> None:
+    first, second = _claim_all(store, 2)
+    now = time.time()
+    # ``second`` failed and is due again at once: the claim in the same call sees the recorded retry.
+    again = store.deliveries.finish_and_claim(
+        [
+            Finished(first, now, 200, None, 0.1, None, True),
+            Finished(second, now, 500, "HTTP 500", 0.1, now - 1, False),
+        ],
+        1000,
+        60,
+        now=now,
+    )
+    mine = [c for c in again if c.endpoint_id == first.endpoint_id]
+    assert [(c.id, c.attempts) for c in mine] == [(second.id, second.attempts + 1)]
+    assert store.deliveries.counts(first.endpoint_id) == {"delivered": 1, "pending": 1}
+    assert len(store.deliveries.attempts(first.account_id, first.endpoint_id)) == 2
+
+
+def test_finish_and_claim_with_no_room_records_and_claims_nothing(store: Store) -> None:
+    first, second = _claim_all(store, 2)
+    now = time.time()
+    retry = Finished(second, now, 500, "HTTP 500", 0.1, now - 1, False)
+    assert store.deliveries.finish_and_claim([retry], 0, 60, now=now) == []
+    assert store.deliveries.counts(first.endpoint_id) == {"pending": 2}
+    assert len(store.deliveries.attempts(first.account_id, first.endpoint_id)) == 1
+    # Still due, and claimable by the next call that has room.
+    claimed = [
+        c
+        for c in store.deliveries.finish_and_claim([], 1000, 60, now=now)
+        if c.endpoint_id == first.endpoint_id
+    ]
+    assert [c.id for c in claimed] == [second.id]

@@ -145,6 +145,7 @@ async def send_test(endpoint_id: str, account: Account, ctx: Ctx) -> dict[str, s
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     body = json.dumps({"type": "message.test", "timestamp": now, "data": {"endpoint_id": endpoint.id}})
     delivery = await run_in_threadpool(ctx.store.deliveries.add_test, account, endpoint.id, body)
+    ctx.deliveries_queued()
     return {"webhook_id": delivery}
 
 
@@ -182,4 +183,6 @@ async def replay(endpoint_id: str, body: ReplayIn, account: Account, ctx: Ctx) -
     queued = await run_in_threadpool(
         ctx.store.deliveries.replay, account, endpoint.id, since, until, endpoint.types, endpoint.campaign
     )
+    if queued:
+        ctx.deliveries_queued()
     return ReplayOut(queued=queued)

@@ -54,6 +54,8 @@ class MailbeaconApp:
         self.settings = settings
         self.end_streams_on_signal = end_streams_on_signal
         self.worker: Any = None
+        self.wake_receiver: Any = None  # store.wakeup, under `serve`
+        self.wake_sender: Any = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -100,6 +102,8 @@ class MailbeaconApp:
         recorder.listeners.append(hub.notify)
         if self.end_streams_on_signal:
             _end_streams_on_signals(hub)
+        if self.context.ingestion.external:
+            self._wake_across_processes(hub)
         # Under `serve`, the ingester process delivers (store.ingest.run_process).
         if self.settings.webhook_worker and not self.context.ingestion.external:
             from mailbeacon.webhooks.worker import DeliveryWorker, policy_from
@@ -112,8 +116,28 @@ class MailbeaconApp:
             )
             self.worker.start()
             recorder.listeners.append(self.worker.wake)
+            self.context.deliveries_queued = self.worker.wake
+
+    def _wake_across_processes(self, hub: Any) -> None:
+        """Under `serve`: the ingester's commits wake this process's stream hub at once (not at
+        its next 50 ms poll), and this process's commits and queued test or replay deliveries
+        wake the ingester's delivery worker (``store.wakeup``)."""
+        from mailbeacon.store.wakeup import HTTP, INGESTER, WakeReceiver, WakeSender
+
+        self.wake_receiver = WakeReceiver.bind(self.settings.data_dir, HTTP)
+        if self.wake_receiver is not None:
+            # With no stream open there is nothing to hurry: the hub's poll keeps its position.
+            self.wake_receiver.attach(asyncio.get_running_loop(), lambda: hub.streams and hub.notify())
+        wake_ingester = WakeSender(self.settings.data_dir, INGESTER)
+        self.wake_sender = wake_ingester
+        self.context.store.recorder.listeners.append(wake_ingester)
+        self.context.deliveries_queued = wake_ingester
 
     async def _stop_delivery(self) -> None:
+        if self.wake_receiver is not None:
+            self.wake_receiver.close()
+        if self.wake_sender is not None:
+            self.wake_sender.close()
         if self.worker is not None:
             await self.worker.stop()
         if self.context.hub is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -47,6 +48,9 @@ class ServerContext:
     webhook_allow_private: bool = False
     stream_heartbeat: float = 15.0
     hub: Any = None  # server.stream.StreamHub, once the lifespan started it
+    # Called after test or replay deliveries were queued: wakes the delivery worker, in this
+    # process or (under `serve`) in the ingester's (store.wakeup); until the lifespan sets it, a no-op.
+    deliveries_queued: Callable[[], None] = lambda: None
     _accounts: set[str] = field(default_factory=set)
     _accounts_at: float = 0.0
     _keys_seen: dict[str, tuple[str, float]] = field(default_factory=dict)

@@ -37,6 +37,7 @@ from sqlalchemy import select
 from mailbeacon.store.hitlog import SUFFIX, writer_alive
 from mailbeacon.store.recorder import EventRow, Recorder
 from mailbeacon.store.schema import hitlog_positions
+from mailbeacon.store.wakeup import HTTP, INGESTER, WakeReceiver, WakeSender
 
 __all__ = ["IngestLocked", "Ingester", "log_positions", "pending_files"]
 
@@ -256,10 +257,17 @@ def run_process(parent: int, stop: Any, ready: Any) -> None:
     ready.close()
     ingester.idle_work = lambda: store.reviser.run_pending(0.05)
     delivery = _delivery_worker(store, settings)
+    wake_http = WakeSender(settings.data_dir, HTTP)  # the HTTP workers' stream hubs, after each commit
+    store.recorder.listeners.append(wake_http)
     tune_gc()
     try:
-        _run_loop(_ingest_and_deliver(ingester, delivery, lambda: stop.is_set() or os.getppid() != parent))
+        _run_loop(
+            _ingest_and_deliver(
+                ingester, delivery, settings.data_dir, lambda: stop.is_set() or os.getppid() != parent
+            )
+        )
     finally:
+        wake_http.close()
         ingester.release()
         store.close()
 
@@ -282,12 +290,21 @@ def _delivery_worker(store: Any, settings: Any) -> Any:
     return worker
 
 
-async def _ingest_and_deliver(ingester: Ingester, delivery: Any, stop: Callable[[], bool]) -> None:
+async def _ingest_and_deliver(
+    ingester: Ingester, delivery: Any, data_dir: Path, stop: Callable[[], bool]
+) -> None:
+    woken = None
     if delivery is not None:
         delivery.start()
+        # The HTTP workers' commits (API events) and queued test or replay deliveries wake it.
+        woken = WakeReceiver.bind(data_dir, INGESTER)
+        if woken is not None:
+            woken.attach(asyncio.get_running_loop(), delivery.wake)
     try:
         await ingester.run_async(stop)
     finally:
+        if woken is not None:
+            woken.close()
         if delivery is not None:
             await delivery.stop()  # records the attempts that finished
 

@@ -95,3 +95,15 @@ def test_classification_settings_become_the_classifier_config() -> None:
 def test_bad_classification_setting_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_background_nice_defaults_to_10_and_takes_0_to_19() -> None:
+    assert Settings.from_env({}).background_nice == 10
+    assert Settings.from_env({"MAILBEACON_BACKGROUND_NICE": "0"}).background_nice == 0
+    assert Settings.from_env({"MAILBEACON_BACKGROUND_NICE": " 19 "}).background_nice == 19
+
+
+@pytest.mark.parametrize(("value", "why"), [("-1", "from 0"), ("20", "from 0"), ("low", "whole number")])
+def test_background_nice_out_of_range_says_what_is_allowed(value: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=f"MAILBEACON_BACKGROUND_NICE must be .*{why}"):
+        Settings.from_env({"MAILBEACON_BACKGROUND_NICE": value})

@@ -61,6 +61,7 @@ class Settings:
     webhook_retry_schedule: tuple[float, ...] | None = None  # None: the Standard Webhooks schedule
     webhook_disable_after: float = 5 * 86400.0
     stream_heartbeat: float = 15.0
+    background_nice: int = 10  # the ingester process's niceness under `serve`
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "MAILBEACON_") -> Settings:
@@ -89,6 +90,7 @@ class Settings:
             webhook_retry_schedule=_schedule(env, prefix + "WEBHOOK_RETRY_SCHEDULE"),
             webhook_disable_after=_positive(env, prefix + "WEBHOOK_DISABLE_AFTER", 5 * 86400.0),
             stream_heartbeat=_positive(env, prefix + "STREAM_HEARTBEAT", 15.0),
+            background_nice=_niceness(env, prefix + "BACKGROUND_NICE", 10),
         )
 
     @property
@@ -264,6 +266,19 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     if not seconds > 0:
         raise ConfigError(f"{name} must be positive, not {value!r}")
     return seconds
+
+
+def _niceness(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        nice = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number from 0 to 19, not {value!r}") from None
+    if not 0 <= nice <= 19:
+        raise ConfigError(f"{name} must be from 0 (no change) to 19 (lowest priority), not {value!r}")
+    return nice
 
 
 def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...] | None:

@@ -163,28 +163,79 @@ class _Stream:
                     self.got[recipient] = when
 
 
-async def _follow(client: Any, url: str, key: str, stream: _Stream) -> None:
-    params = {"message": stream.message} if stream.message else {}
-    try:
-        async with client.stream(
-            "GET", url, params=params, headers={"authorization": f"Bearer {key}"}
-        ) as response:
-            if response.status_code != 200:
-                stream.error = f"HTTP {response.status_code}"
-                stream.opened.set()
+class _StreamProtocol(asyncio.Protocol):
+    """One ``GET /api/v1/stream`` over a raw connection: the status line, then the chunked body.
+
+    Raw rather than httpx, like the receivers: with httpx the 500 streams took over half a
+    core on a 2-core machine (its per-chunk work), time taken from the server under test and
+    added to every latency measured here.
+    """
+
+    def __init__(self, stream: _Stream, request: bytes) -> None:
+        self.stream = stream
+        self.request = request
+        self.buffer = bytearray()
+        self.head_done = False
+        self.text = ""  # de-chunked, not yet a whole frame
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        when = time.monotonic()
+        self.buffer += data
+        if not self.head_done:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
                 return
-            pending = ""
-            async for chunk in response.aiter_text():
-                when = time.monotonic()
-                pending += chunk
-                while "\n\n" in pending:
-                    text, pending = pending.split("\n\n", 1)
-                    stream.frame(text, when)
+            status = bytes(self.buffer[: self.buffer.find(b"\r\n")]).decode("latin-1")
+            head = bytes(self.buffer[:end]).lower()
+            del self.buffer[: end + 4]
+            self.head_done = True
+            if not status.startswith("HTTP/1.1 200") or b"transfer-encoding: chunked" not in head:
+                self.stream.error = f"unexpected answer: {status}"
+                self.stream.opened.set()
+                return
+        while (line := self.buffer.find(b"\r\n")) >= 0:  # chunks: <hex size>\r\n<data>\r\n
+            size = int(bytes(self.buffer[:line]).split(b";")[0], 16)
+            if len(self.buffer) < line + 2 + size + 2:
+                break
+            self.text += bytes(self.buffer[line + 2 : line + 2 + size]).decode()
+            del self.buffer[: line + 2 + size + 2]
+        while "\n\n" in self.text:
+            frame, self.text = self.text.split("\n\n", 1)
+            self.stream.frame(frame, when)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.stream.opened.is_set() or exc is not None:
+            self.stream.error = self.stream.error or f"connection lost: {exc}"
+            self.stream.opened.set()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def _follow(port: int, key: str, stream: _Stream) -> None:
+    query = f"?message={stream.message}" if stream.message else ""
+    request = (
+        f"GET /api/v1/stream{query} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"Authorization: Bearer {key}\r\nAccept: text/event-stream\r\n\r\n"
+    ).encode()
+    transport = None
+    try:
+        transport, protocol = await asyncio.get_running_loop().create_connection(
+            lambda: _StreamProtocol(stream, request), HOST, port
+        )
+        await protocol.closed
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # reported: a stream that broke missed what came after
         stream.error = f"{type(exc).__name__}: {exc}"
         stream.opened.set()
+    finally:
+        if transport is not None:
+            transport.close()
 
 
 def run_streams(conn: Connection, port: int, key: str) -> None:
@@ -193,38 +244,32 @@ def run_streams(conn: Connection, port: int, key: str) -> None:
 
 
 async def _streams(conn: Connection, port: int, key: str) -> None:
-    import httpx
-
     loop = asyncio.get_running_loop()
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    timeout = httpx.Timeout(10.0, read=None)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
-        url = f"http://{HOST}:{port}/api/v1/stream"
-        streams: list[_Stream] = []
-        tasks: list[asyncio.Task[None]] = []
-        conn.send("ready")
-        while True:
-            command = await loop.run_in_executor(None, conn.recv)
-            if command[0] == "open":
-                streams = [_Stream(message) for message in command[1]]
-                tasks = [asyncio.create_task(_follow(client, url, key, s)) for s in streams]
-                started = time.monotonic()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.gather(*(s.opened.wait() for s in streams)), 60)
-                errors = [s.error for s in streams if s.error]
-                closed = sum(not s.opened.is_set() for s in streams)
-                errors += [f"{closed} streams not open after 60 s"] if closed else []
-                conn.send({"seconds": time.monotonic() - started, "errors": errors[:5]})
-            elif command[0] == "collect":
-                conn.send(
-                    [
-                        {"got": s.got, "duplicates": s.duplicates, "error": s.error, "message": s.message}
-                        for s in streams
-                    ]
-                )
-            else:
-                break
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    streams: list[_Stream] = []
+    tasks: list[asyncio.Task[None]] = []
+    conn.send("ready")
+    while True:
+        command = await loop.run_in_executor(None, conn.recv)
+        if command[0] == "open":
+            streams = [_Stream(message) for message in command[1]]
+            tasks = [asyncio.create_task(_follow(port, key, s)) for s in streams]
+            started = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(s.opened.wait() for s in streams)), 60)
+            errors = [s.error for s in streams if s.error]
+            closed = sum(not s.opened.is_set() for s in streams)
+            errors += [f"{closed} streams not open after 60 s"] if closed else []
+            conn.send({"seconds": time.monotonic() - started, "errors": errors[:5]})
+        elif command[0] == "collect":
+            conn.send(
+                [
+                    {"got": s.got, "duplicates": s.duplicates, "error": s.error, "message": s.message}
+                    for s in streams
+                ]
+            )
+        else:
+            break
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     conn.send("stopped")

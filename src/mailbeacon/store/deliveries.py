@@ -92,6 +92,28 @@ _UPDATE_DELIVERY = (
     )
 )
 
+# PostgreSQL: a batch's attempts and delivery updates as one statement each, the columns as
+# arrays (executemany runs one statement a row: most of PostgreSQL's work per delivery).
+_INSERT_ATTEMPTS_PG = text(
+    "INSERT INTO mb_webhook_attempts"
+    " (account_id, endpoint_id, delivery_id, at, status_code, error, duration) "
+    "SELECT account_id, endpoint_id, delivery_id, at, status_code, error, duration FROM unnest("
+    "CAST(:account_id AS varchar[]), CAST(:endpoint_id AS varchar[]), CAST(:delivery_id AS varchar[]), "
+    "CAST(:at AS float8[]), CAST(:status_code AS integer[]), CAST(:error AS text[]), "
+    "CAST(:duration AS float8[])) WITH ORDINALITY "
+    "AS v(account_id, endpoint_id, delivery_id, at, status_code, error, duration, n) ORDER BY n"
+)
+_UPDATE_DELIVERIES_PG = text(
+    "UPDATE mb_webhook_deliveries AS d SET state = v.state, attempts = v.attempts, next_at = v.next_at, "
+    "finished_at = v.finished_at FROM unnest(CAST(:b_id AS varchar[]), CAST(:b_state AS varchar[]), "
+    "CAST(:b_attempts AS integer[]), CAST(:b_next_at AS float8[]), CAST(:b_finished_at AS float8[])) "
+    "AS v(id, state, attempts, next_at, finished_at) WHERE d.id = v.id"
+)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {key: [row[key] for row in rows] for key in rows[0]}
+
 
 class DeliveryStore:
     def __init__(self, engine: Engine) -> None:
@@ -211,8 +233,12 @@ class DeliveryStore:
                 failing[endpoint_id] = f.at
             succeeded.setdefault(endpoint_id, False)
         column = webhook_endpoints.c.failing_since
-        connection.execute(webhook_attempts.insert(), attempts)
-        connection.execute(_UPDATE_DELIVERY, updates)
+        if connection.dialect.name == "postgresql":
+            connection.execute(_INSERT_ATTEMPTS_PG, _columns(attempts))
+            connection.execute(_UPDATE_DELIVERIES_PG, _columns(updates))
+        else:
+            connection.execute(webhook_attempts.insert(), attempts)
+            connection.execute(_UPDATE_DELIVERY, updates)
         for endpoint_id, since in sorted(failing.items()):  # one lock order for all workers
             endpoint = webhook_endpoints.update().where(webhook_endpoints.c.id == endpoint_id)
             if since is None:  # its last attempt succeeded

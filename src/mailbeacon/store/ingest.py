@@ -92,6 +92,7 @@ class Ingester:
         self._forget = f"DELETE FROM mb_hitlog WHERE name = {marks}"  # noqa: S608
         self.rows = 0  # ingested by this ingester
         self.idle_work: Callable[[], bool] | None = None  # work for the lulls (the reviser's); True if done
+        self.final_work: Callable[[], bool] | None = None  # the same at shutdown, if it differs
         self.failed_rounds = 0  # consecutive rounds whose commit failed (the database is down, ...)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -160,9 +161,10 @@ class Ingester:
             else:
                 await asyncio.sleep(0)
         self.drain()
-        if self.idle_work is not None:
+        final = self.final_work or self.idle_work
+        if final is not None:
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and self.idle_work():
+            while time.monotonic() < deadline and final():
                 pass
 
     def _read(self, path: Path) -> _Read | None:
@@ -260,7 +262,8 @@ def run_process(parent: int, stop: Any, ready: Any) -> None:
     # the tracking throughput under load. Where cores are free, it changes nothing.
     with contextlib.suppress(OSError):
         os.nice(settings.background_nice)
-    ingester.idle_work = lambda: store.reviser.run_pending(0.05)
+    ingester.idle_work = lambda: store.reviser.run_pending(0.05, settle=0.25)
+    ingester.final_work = lambda: store.reviser.run_pending(0.05)
     delivery = _delivery_worker(store, settings)
     wake_http = WakeSender(settings.data_dir, HTTP)  # the HTTP workers' stream hubs, after each commit
     store.recorder.listeners.append(wake_http)

@@ -27,13 +27,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mailbeacon.store import Claimed, Endpoint, Finished, Store
 from mailbeacon.webhooks.policy import RetryPolicy, event_body
-from mailbeacon.webhooks.sender import Sender
 from mailbeacon.webhooks.signing import sign_headers
 from mailbeacon.webhooks.ssrf import Resolver
+
+if TYPE_CHECKING:
+    from mailbeacon.webhooks.sender import Sender
 
 __all__ = ["DeliveryWorker", "policy_from"]
 
@@ -100,16 +102,24 @@ class DeliveryWorker:
                 await self._task
             self._task = None
 
-    async def run(self) -> None:
-        sender = Sender(
+    def _sender(self) -> Sender:
+        # Imported on the first delivery: aiohttp is ~10 MB of a process's memory, and a
+        # server without webhook endpoints never needs it.
+        from mailbeacon.webhooks.sender import Sender
+
+        return Sender(
             timeout=self.timeout,
             allow_private=self.allow_private,
             resolver=self._resolver,
             connections=self.concurrency,
         )
-        # Commits in another process (the ingester) cannot wake this one: poll every
-        # ``busy_poll`` while there is work, backing off to ``poll`` when idle. Attempts that
-        # finished meanwhile are recorded in the same transaction as the next claim.
+
+    async def run(self) -> None:
+        sender: Sender | None = None
+        # Woken by commits (``wake``: this process's, or another's through store.wakeup), and
+        # polling as the backstop: every ``busy_poll`` while there is work, backing off to
+        # ``poll`` when idle. Attempts that finished meanwhile are recorded in the same
+        # transaction as the next claim.
         delay = self.busy_poll
         try:
             while True:
@@ -123,7 +133,10 @@ class DeliveryWorker:
                     log.exception("could not claim webhook deliveries or record attempts; retrying")
                     claimed, endpoints, bodies = [], {}, {}
                 self._wake_for_retries(finished)
+                if claimed and sender is None:
+                    sender = self._sender()
                 for delivery in claimed:
+                    assert sender is not None
                     endpoint = endpoints.get(delivery.endpoint_id)
                     body = bodies.get(delivery.id)
                     if endpoint is None or not endpoint.enabled or body is None:
@@ -147,7 +160,8 @@ class DeliveryWorker:
                 await self._db(self._exchange, finished, disables, 0)
             except Exception:
                 log.exception("could not record webhook attempts; they will be claimed again")
-            await sender.close()
+            if sender is not None:
+                await sender.close()
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return call(*args) if self.db_on_loop else await asyncio.to_thread(call, *args)

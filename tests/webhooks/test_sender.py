@@ -147,13 +147,14 @@ def post(url: str, *, timeout: float = 5.0, **options: object) -> Outcome:
     return asyncio.run(main())
 
 
+def post_tls(receiver: Receiver, host: str) -> Outcome:
+    """POST to ``https://host:port/in``, the name resolved to loopback, the test CA trusted."""
+    url = f"https://{host}:{receiver.port}/in"
+    return post(url, allow_private=True, resolver=to_loopback, ssl_context=receiver.client_context)
+
+
 def test_https_keeps_the_host_name_for_host_sni_and_the_certificate(tls_receiver: Receiver) -> None:
-    outcome = post(
-        f"https://hooks.test:{tls_receiver.port}/in",
-        allow_private=True,
-        resolver=to_loopback,
-        ssl_context=tls_receiver.client_context,
-    )
+    outcome = post_tls(tls_receiver, "hooks.test")
     assert outcome == Outcome(200, None, None)
     assert tls_receiver.server_names == ["hooks.test"]
     (request,) = tls_receiver.requests
@@ -164,12 +165,7 @@ def test_https_keeps_the_host_name_for_host_sni_and_the_certificate(tls_receiver
 
 
 def test_a_certificate_for_another_name_is_a_failed_attempt(tls_receiver: Receiver) -> None:
-    outcome = post(
-        f"https://other.test:{tls_receiver.port}/in",
-        allow_private=True,
-        resolver=to_loopback,
-        ssl_context=tls_receiver.client_context,
-    )
+    outcome = post_tls(tls_receiver, "other.test")
     assert outcome.status_code is None
     assert outcome.error is not None
     assert "certificate" in outcome.error.lower()

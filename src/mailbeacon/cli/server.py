@@ -101,20 +101,14 @@ def worker() -> None:
     import asyncio
 
     from mailbeacon.server.runtime import configure_logging, open_store
-    from mailbeacon.webhooks.worker import DeliveryWorker, policy_from
+    from mailbeacon.webhooks.worker import DeliveryWorker
 
     with one_line_errors():
         settings = Settings.from_env()
         configure_logging(settings.log_level)
         store = open_store(settings)
         store.upgrade()
-    delivery = DeliveryWorker(
-        store,
-        policy=policy_from(settings),
-        timeout=settings.webhook_timeout,
-        allow_private=settings.webhook_allow_private,
-        db_on_loop=True,  # this process does nothing else
-    )
+    delivery = DeliveryWorker.from_settings(store, settings, db_on_loop=True)  # the process does nothing else
     click.echo(f"mailbeacon worker delivering webhooks ({_where(settings)})", err=True)
     try:
         asyncio.run(delivery.run())

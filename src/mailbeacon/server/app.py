@@ -106,14 +106,9 @@ class MailbeaconApp:
             self._wake_across_processes(hub)
         # Under `serve`, the ingester process delivers (store.ingest.run_process).
         if self.settings.webhook_worker and not self.context.ingestion.external:
-            from mailbeacon.webhooks.worker import DeliveryWorker, policy_from
+            from mailbeacon.webhooks.worker import DeliveryWorker
 
-            self.worker = DeliveryWorker(
-                self.context.store,
-                policy=policy_from(self.settings),
-                timeout=self.settings.webhook_timeout,
-                allow_private=self.settings.webhook_allow_private,
-            )
+            self.worker = DeliveryWorker.from_settings(self.context.store, self.settings)
             self.worker.start()
             recorder.listeners.append(self.worker.wake)
             self.context.deliveries_queued = self.worker.wake

@@ -285,15 +285,9 @@ def _delivery_worker(store: Any, settings: Any) -> Any:
     this process's commits; its database calls share the loop with the ingester's."""
     if not settings.webhook_worker:
         return None
-    from mailbeacon.webhooks.worker import DeliveryWorker, policy_from
+    from mailbeacon.webhooks.worker import DeliveryWorker
 
-    worker = DeliveryWorker(
-        store,
-        policy=policy_from(settings),
-        timeout=settings.webhook_timeout,
-        allow_private=settings.webhook_allow_private,
-        db_on_loop=True,
-    )
+    worker = DeliveryWorker.from_settings(store, settings, db_on_loop=True)
     store.recorder.listeners.append(worker.wake)
     return worker
 

@@ -102,6 +102,17 @@ class DeliveryWorker:
                 await self._task
             self._task = None
 
+    @classmethod
+    def from_settings(cls, store: Store, settings: Any, *, db_on_loop: bool = False) -> DeliveryWorker:
+        """The worker that ``settings`` (the MAILBEACON_WEBHOOK_* variables) describe."""
+        return cls(
+            store,
+            policy=policy_from(settings),
+            timeout=settings.webhook_timeout,
+            allow_private=settings.webhook_allow_private,
+            db_on_loop=db_on_loop,
+        )
+
     def _sender(self) -> Sender:
         # Imported on the first delivery: aiohttp is ~10 MB of a process's memory, and a
         # server without webhook endpoints never needs it.
@@ -133,17 +144,9 @@ class DeliveryWorker:
                     log.exception("could not claim webhook deliveries or record attempts; retrying")
                     claimed, endpoints, bodies = [], {}, {}
                 self._wake_for_retries(finished)
-                if claimed and sender is None:
-                    sender = self._sender()
-                for delivery in claimed:
-                    assert sender is not None
-                    endpoint = endpoints.get(delivery.endpoint_id)
-                    body = bodies.get(delivery.id)
-                    if endpoint is None or not endpoint.enabled or body is None:
-                        continue  # its lease expires; a re-enabled endpoint gets it then
-                    task = asyncio.create_task(self._deliver(sender, delivery, endpoint, body))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
+                if claimed:
+                    sender = sender or self._sender()
+                    self._start(sender, claimed, endpoints, bodies)
                 if len(claimed) < room or not room:
                     busy = claimed or self._inflight or self._finished
                     delay = self.busy_poll if busy else min(self.poll, delay * 2)
@@ -162,6 +165,18 @@ class DeliveryWorker:
                 log.exception("could not record webhook attempts; they will be claimed again")
             if sender is not None:
                 await sender.close()
+
+    def _start(
+        self, sender: Sender, claimed: list[Claimed], endpoints: dict[str, Endpoint], bodies: dict[str, str]
+    ) -> None:
+        for delivery in claimed:
+            endpoint = endpoints.get(delivery.endpoint_id)
+            body = bodies.get(delivery.id)
+            if endpoint is None or not endpoint.enabled or body is None:
+                continue  # its lease expires; a re-enabled endpoint gets it then
+            task = asyncio.create_task(self._deliver(sender, delivery, endpoint, body))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return call(*args) if self.db_on_loop else await asyncio.to_thread(call, *args)

@@ -19,7 +19,6 @@ proxies from closing the connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
 
+from mailbeacon._aio import wait_event
 from mailbeacon.store.schema import events, message_tags, messages
 from mailbeacon.webhooks.policy import event_body
 
@@ -165,8 +165,7 @@ class StreamHub:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+            await wait_event(self._wake, self._poll)
             self._wake.clear()
             try:
                 await self._step()
@@ -221,7 +220,8 @@ async def sse_events(
             sent = position
         while True:
             try:
-                item = await asyncio.wait_for(subscriber.queue.get(), heartbeat)
+                async with asyncio.timeout(heartbeat):  # not wait_for: see mailbeacon._aio
+                    item = await subscriber.queue.get()
             except TimeoutError:
                 yield b": keepalive\n\n"
                 continue

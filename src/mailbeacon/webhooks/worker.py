@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mailbeacon._aio import wait_event
 from mailbeacon.store import Claimed, Endpoint, Finished, Store
 from mailbeacon.webhooks.policy import RetryPolicy, event_body
 from mailbeacon.webhooks.signing import sign_headers
@@ -151,8 +152,7 @@ class DeliveryWorker:
                     busy = claimed or self._inflight or self._finished
                     delay = self.busy_poll if busy else min(self.poll, delay * 2)
                     self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), delay)
+                    await wait_event(self._wake, delay)
         finally:
             for task in list(self._inflight):
                 task.cancel()
@@ -194,8 +194,7 @@ class DeliveryWorker:
         deadline = time.monotonic() + self.poll  # finished attempts still get recorded
         while self.concurrency - len(self._inflight) < enough and self._inflight:
             self._slot_freed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slot_freed.wait(), max(0.0, deadline - time.monotonic()))
+            await wait_event(self._slot_freed, max(0.0, deadline - time.monotonic()))
             if time.monotonic() >= deadline:
                 break
         return max(0, min(self.batch, self.concurrency - len(self._inflight)))

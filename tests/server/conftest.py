@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,28 +67,3 @@ def hook_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture
 def hook_key(hook_server: Server) -> str:
     return hook_server.new_account(f"hooks-{uuid.uuid4().hex[:10]}")
-
-
-@pytest.fixture
-def own_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own, on the same kind of server as ``database_url``.
-
-    For a test that must know who delivers: the session's ``hook_server`` runs a webhook
-    worker on the shared database, and it claims any account's pending deliveries.
-    """
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'own.db'}"
-        return
-    import psycopg
-    from psycopg import sql
-
-    admin = os.environ.get("MAILBEACON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"mb_own_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{admin.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            connection.execute(drop.format(sql.Identifier(name)))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 
+from sqlalchemy import text
+
 from mailbeacon.store import Claimed, Finished, Store
+from mailbeacon.store.schema import webhook_deliveries
 
 
 def _claim_all(store: Store, n: int) -> list[Claimed]:
@@ -94,3 +97,43 @@ def test_finish_and_claim_with_no_room_records_and_claims_nothing(store: Store) 
         if c.endpoint_id == first.endpoint_id
     ]
     assert [c.id for c in claimed] == [second.id]
+
+
+def test_a_claim_takes_the_earliest_due_without_sorting_the_outbox(own_database_url: str) -> None:
+    """A burst grows the outbox from nothing to many rows before the statistics catch up
+    (autovacuum analyzes a minute apart): the claim must still walk the due index and stop at
+    its limit. With stale statistics PostgreSQL sorted every pending row on each claim."""
+    store = Store(own_database_url)
+    store.upgrade()
+    store.start()
+    try:
+        account = store.accounts.ensure("burst").id
+        endpoint = store.endpoints.create(account, "https://example.invalid/hook", [])
+        postgres = not own_database_url.startswith("sqlite")
+        if postgres:
+            with store.engine.begin() as connection:
+                connection.exec_driver_sql("ANALYZE mb_webhook_deliveries")  # statistics of an empty outbox
+        now = time.time()
+        pending = {"account_id": account, "endpoint_id": endpoint.id, "state": "pending", "attempts": 0}
+        rows = [
+            {**pending, "id": f"wh_{i:06d}", "event_seq": i, "next_at": now - 20_000 + i, "created_at": now}
+            for i in range(20_000)
+        ]
+        with store.engine.begin() as connection:
+            connection.execute(webhook_deliveries.insert(), rows[::-1])
+        claimed = store.deliveries.claim(50, 60, now=now)
+        assert sorted(c.id for c in claimed) == [f"wh_{i:06d}" for i in range(50)]  # the 50 due first
+        if postgres:
+            with store.engine.begin() as connection:
+                connection.execute(store.deliveries._no_sort)
+                plan = "\n".join(
+                    row[0]
+                    for row in connection.execute(
+                        text("EXPLAIN " + str(store.deliveries._claim)),
+                        {"now": now, "lease": now, "limit": 50},
+                    )
+                )
+            assert "ix_mb_webhook_deliveries_due" in plan
+            assert "Sort" not in plan, plan
+    finally:
+        store.close()

@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import text
 
-from mailbeacon.store import Claimed, Finished, Store
+from mailbeacon.store import Claimed, EventRow, Finished, MessageRecord, Store
 from mailbeacon.store.schema import webhook_deliveries
 
 
@@ -137,3 +137,23 @@ def test_a_claim_takes_the_earliest_due_without_sorting_the_outbox(own_database_
             assert "Sort" not in plan, plan
     finally:
         store.close()
+
+
+def test_the_outbox_follows_each_endpoints_types_and_campaign(store: Store) -> None:
+    account = store.accounts.ensure(f"a-{uuid.uuid4().hex[:8]}").id
+    everything = store.endpoints.create(account, "https://example.invalid/all", [])
+    spring = store.endpoints.create(account, "https://example.invalid/spring", [], campaign="spring")
+    clicks = store.endpoints.create(account, "https://example.invalid/clicks", ["clicked"])
+    other = store.accounts.ensure(f"b-{uuid.uuid4().hex[:8]}").id  # no endpoints: none of its events
+    for message, campaign in (("m-spring", "spring"), ("m-autumn", "autumn")):
+        store.messages.register(MessageRecord(account, message, campaign=campaign, created_at=1.0), ["r"], [])
+    rows = [
+        EventRow(account, "m-spring", "r", "opened", 2.0),
+        EventRow(account, "m-autumn", "r", "opened", 2.0),
+        EventRow(account, "m-autumn", "r", "clicked", 3.0),
+        EventRow(other, "m-spring", "r", "clicked", 3.0),
+    ]
+    assert store.recorder.write(rows)
+    counts = {e.id: sum(store.deliveries.counts(e.id).values()) for e in (everything, spring, clicks)}
+    # two "sent" (registration) and three engagement events of this account; spring's two; one click
+    assert counts == {everything.id: 5, spring.id: 2, clicks.id: 1}

@@ -258,18 +258,29 @@ class OutboxWriter:
         if noted is None:
             return
         since, wanted = noted
-        accounts = list(wanted)
-        marks = ", ".join([self._mark] * len(accounts))
+        # This batch's events, by the primary key alone: a range bounded on both sides, no
+        # account filter and, unless an endpoint filters by campaign, no join. PostgreSQL plans
+        # from statistics that lag a growing table: with "seq > x AND account_id IN (...)" it
+        # walked ix_mb_events_message over all of the account's events, seconds per batch
+        # once a burst had written 100,000 of them (pg_stat_activity, benchmarks/webhooks.py).
+        cursor.execute("SELECT coalesce(max(seq), 0) FROM mb_events")
+        until = int(cursor.fetchone()[0])
+        by_campaign = any(e.campaign is not None for endpoints in wanted.values() for e in endpoints)
+        campaign = (
+            "(SELECT m.campaign FROM mb_messages m WHERE m.account_id = e.account_id AND m.id = e.message_id)"
+            if by_campaign
+            else "NULL"
+        )
         cursor.execute(
-            "SELECT e.seq, e.account_id, e.type, m.campaign FROM mb_events e "  # noqa: S608
-            "LEFT JOIN mb_messages m ON m.account_id = e.account_id AND m.id = e.message_id "
-            f"WHERE e.seq > {self._mark} AND e.account_id IN ({marks})",
-            [since, *accounts],
+            f"SELECT e.seq, e.account_id, e.type, {campaign} FROM mb_events e "  # noqa: S608
+            f"WHERE e.seq > {self._mark} AND e.seq <= {self._mark}",
+            [since, until],
         )
         now = time.time()
         deliveries = [
             ("wh_" + new_id(), account, endpoint.id, seq, now, now)
             for seq, account, event_type, campaign in cursor.fetchall()
+            if account in wanted
             for endpoint in wanted[account]
             if endpoint.wants(event_type, campaign)
         ]

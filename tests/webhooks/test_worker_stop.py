@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,45 +35,39 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-async def _stopped_in_time(stop: Coroutine[Any, Any, None]) -> bool:
+async def _woken_then_stopped(
+    wake: Callable[[], None], stop: Callable[[], Awaitable[None]], turns: int
+) -> bool:
+    await asyncio.sleep(0.05)  # idle, waiting for a wake-up
+    wake()  # what a commit does
+    for _ in range(turns):
+        await asyncio.sleep(0)
     # Timed, not only bounded: the worker's stop() suppresses CancelledError, so a timeout's
     # cancellation of a hung stop() ends it silently (the second cancel reaches the task).
     started = time.monotonic()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(3):
-            await stop
+            await stop()
     return time.monotonic() - started < 2
 
 
 @pytest.mark.parametrize("run", LOOPS)
 @pytest.mark.parametrize("turns", TURNS)
-def test_the_delivery_worker_stops_when_woken_just_before(
-    store: Store, turns: int, run: Callable[[Coroutine[Any, Any, bool]], bool]
-) -> None:
+def test_the_delivery_worker_stops_when_woken_just_before(store: Store, turns: int, run: Runner) -> None:
     async def main() -> bool:
         worker = DeliveryWorker(store, poll=30, busy_poll=30, db_on_loop=True)
         worker.start()
-        await asyncio.sleep(0.05)  # idle, waiting for a wake-up
-        worker.wake()  # what a commit does
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        return await _stopped_in_time(worker.stop())
+        return await _woken_then_stopped(worker.wake, worker.stop, turns)
 
     assert run(main())
 
 
 @pytest.mark.parametrize("run", LOOPS)
 @pytest.mark.parametrize("turns", TURNS)
-def test_the_stream_hub_stops_when_notified_just_before(
-    store: Store, turns: int, run: Callable[[Coroutine[Any, Any, bool]], bool]
-) -> None:
+def test_the_stream_hub_stops_when_notified_just_before(store: Store, turns: int, run: Runner) -> None:
     async def main() -> bool:
         hub = StreamHub(store.engine, poll=30)
         await hub.start()
-        await asyncio.sleep(0.05)
-        hub.notify()
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        return await _stopped_in_time(hub.stop())
+        return await _woken_then_stopped(hub.notify, hub.stop, turns)
 
     assert run(main())

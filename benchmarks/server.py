@@ -712,7 +712,7 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "wrk": wrk_version(),
         "mailbeacon": version("mailbeacon"),
-        "granian": version("granian"),
+        "uvicorn": version("uvicorn"),
         "pytracking2": version("pytracking2"),
     }
 
@@ -725,7 +725,7 @@ def print_report(report: dict[str, Any]) -> None:
     env, cfg, rows = report["environment"], report["settings"], report["rows"]
     print(
         f"Python {env['python']} on {env['platform']}, {env['cpu_count']} CPUs; wrk {env['wrk']}, "
-        f"mailbeacon {env['mailbeacon']} (granian {env['granian']}), pytracking2 {env['pytracking2']}"
+        f"mailbeacon {env['mailbeacon']} (uvicorn {env['uvicorn']}), pytracking2 {env['pytracking2']}"
     )
     print(
         f"wrk -t{cfg['threads']} -c{cfg['connections']} -d{cfg['duration']}s --latency, "

@@ -497,7 +497,7 @@ def print_report(report: dict[str, Any]) -> None:
     env, cfg, results = report["environment"], report["settings"], report["results"]
     print(
         f"Python {env['python']} on {env['platform']}, {env['cpu_count']} CPUs; wrk {env['wrk']}, "
-        f"mailbeacon {env['mailbeacon']} (granian {env['granian']}), loopback only"
+        f"mailbeacon {env['mailbeacon']} (uvicorn {env['uvicorn']}), loopback only"
     )
     print(
         f"steady load: {cfg['rate']:g} pixel hits/s for {cfg['seconds']} s, a distinct recipient each; "

@@ -70,3 +70,8 @@ BAD_UNSUBSCRIBE: Final = page(
     "<code>List-Unsubscribe=One-Click</code> (RFC 8058).</p>",
 )
 METHOD_NOT_ALLOWED: Final = page("Method not allowed", "<p>Tracking links answer GET and HEAD.</p>")
+
+# Built once: the hot path serves these lists as they are.
+NOT_FOUND_HEADERS: Final = html_headers(NOT_FOUND)
+UNSUBSCRIBE_FORM_HEADERS: Final = html_headers(UNSUBSCRIBE_FORM)
+REDIRECT_FIXED_HEADERS: Final = [(b"content-length", b"0"), *REDIRECT_HEADERS]

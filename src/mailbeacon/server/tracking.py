@@ -28,7 +28,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from mailbeacon.config import Privacy
@@ -39,7 +39,7 @@ from mailbeacon.core.tokens import HONEYPOT_FIELD, Hit, HitKind, check_destinati
 from mailbeacon.server import responses as r
 from mailbeacon.store.recorder import EventRow
 
-__all__ = ["CLASSIFIER_HEADERS", "TrackingEndpoints"]
+__all__ = ["CLASSIFIER_HEADERS", "Answer", "TrackingEndpoints"]
 
 log = logging.getLogger("mailbeacon.tracking")
 
@@ -77,6 +77,19 @@ CLASSIFIER_HEADERS: Final = frozenset(
 )
 _ONE_CLICK: Final = frozenset({b"List-Unsubscribe=One-Click", b"List-Unsubscribe=One-Click\r\n"})
 _MAX_UNSUBSCRIBE_BODY: Final = 1024
+
+
+class Answer(NamedTuple):
+    """A tracking response: send it once ``recorded`` (the hit log's future, if any) is done."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    recorded: asyncio.Future[bool] | None = None
+
+
+def _not_found(head: bool) -> Answer:
+    return Answer(404, r.NOT_FOUND_HEADERS, b"" if head else r.NOT_FOUND)
 
 
 class HitSink(Protocol):
@@ -161,26 +174,56 @@ class TrackingEndpoints:
         self.counts[name] = self.counts.get(name, 0) + 1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        kind = _KIND_OF[path[1]]
+        """ASGI: what ``create_app`` serves outside ``mailbeacon serve`` (embedded, test clients)."""
         method: str = scope["method"]
-        if method not in ("GET", "HEAD") and not (method == "POST" and kind is HitKind.UNSUBSCRIBE):
-            await _send(
-                send,
-                405,
-                [*r.html_headers(r.METHOD_NOT_ALLOWED), (b"allow", b"GET, HEAD")],
-                r.METHOD_NOT_ALLOWED,
-            )
+        peer = scope.get("client")
+        if method == "POST" and scope["path"][1] == "u":
+            await self._unsubscribe_post(scope, receive, send, peer[0] if peer else None)
             return
+        answer = self.answer(method, scope["path"], scope["headers"], peer[0] if peer else None)
+        if answer.recorded is not None:
+            self.settle(await answer.recorded)
+        await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    def answer(self, method: str, path: str, headers: list[tuple[bytes, bytes]], peer: str | None) -> Answer:
+        """The answer to any tracking request but ``POST /u/`` (which has a body to read first).
+
+        Synchronous, so the HTTP protocol (``server.fastpath``) can answer without an ASGI
+        task. When a hit is recorded, ``recorded`` is the hit log's future: send the answer
+        only once it is done, and pass its result to ``settle``.
+        """
+        kind = _KIND_OF[path[1]]
+        if method not in ("GET", "HEAD"):
+            headers_405 = [*r.html_headers(r.METHOD_NOT_ALLOWED), (b"allow", b"GET, HEAD")]
+            if kind is HitKind.UNSUBSCRIBE:
+                headers_405[-1] = (b"allow", b"GET, HEAD, POST")
+            return Answer(405, headers_405, r.METHOD_NOT_ALLOWED)
+        head = method == "HEAD"
         hit = self._verify(path[3:], kind)
         if kind is HitKind.OPEN:
-            if hit is not None and method == "GET":
-                await self._record(scope, hit)
-            await _send(send, 200, r.PIXEL_HEADERS, r.GIF, head=method == "HEAD")
-        elif kind is HitKind.CLICK:
-            await self._click(scope, send, hit, method)
-        else:
-            await self._unsubscribe(scope, receive, send, hit, method)
+            recorded = self._record(method, headers, peer, hit) if hit is not None and not head else None
+            return Answer(200, r.PIXEL_HEADERS, b"" if head else r.GIF, recorded)
+        if kind is HitKind.CLICK:
+            location = None
+            if hit is not None and hit.url is not None:
+                try:
+                    location = redirect_location(hit.url)
+                except InvalidDestination:
+                    self._count("rejected:InvalidDestination")
+            if location is None:
+                return _not_found(head)
+            recorded = self._record(method, headers, peer, hit) if hit is not None and not head else None
+            return Answer(302, [(b"location", location), *r.REDIRECT_FIXED_HEADERS], b"", recorded)
+        if hit is None:
+            return _not_found(head)
+        return Answer(200, r.UNSUBSCRIBE_FORM_HEADERS, b"" if head else r.UNSUBSCRIBE_FORM)
+
+    def settle(self, recorded: bool) -> None:
+        """Count a hit the hit log could not write (the response still goes out: a broken pixel
+        or a dead link helps nobody; the recorder has logged why)."""
+        if not recorded:
+            self._count("record_failed")
 
     def _verify(self, token: str, kind: HitKind) -> Hit | None:
         try:
@@ -191,51 +234,33 @@ class TrackingEndpoints:
         self._count(f"verified:{kind.value}")
         return hit
 
-    async def _click(self, scope: Scope, send: Send, hit: Hit | None, method: str) -> None:
-        location = None
-        if hit is not None and hit.url is not None:
-            try:
-                location = redirect_location(hit.url)
-            except InvalidDestination:
-                self._count("rejected:InvalidDestination")
-        if location is None:
-            await _send(send, 404, r.html_headers(r.NOT_FOUND), r.NOT_FOUND, head=method == "HEAD")
-            return
-        if method == "GET" and hit is not None:
-            await self._record(scope, hit)
-        headers = [(b"location", location), (b"content-length", b"0"), *r.REDIRECT_HEADERS]
-        await _send(send, 302, headers, b"")
-
-    async def _unsubscribe(
-        self, scope: Scope, receive: Receive, send: Send, hit: Hit | None, method: str
-    ) -> None:
+    async def _unsubscribe_post(self, scope: Scope, receive: Receive, send: Send, peer: str | None) -> None:
+        hit = self._verify(scope["path"][3:], HitKind.UNSUBSCRIBE)
         if hit is None:
-            await _send(send, 404, r.html_headers(r.NOT_FOUND), r.NOT_FOUND, head=method == "HEAD")
-            return
-        if method != "POST":
-            await _send(
-                send, 200, r.html_headers(r.UNSUBSCRIBE_FORM), r.UNSUBSCRIBE_FORM, head=method == "HEAD"
-            )
+            await _send(send, *_not_found(False)[:3])
             return
         body = await _read_body(receive, _MAX_UNSUBSCRIBE_BODY)
         if body is None or body.strip() not in _ONE_CLICK:
             await _send(send, 400, r.html_headers(r.BAD_UNSUBSCRIBE), r.BAD_UNSUBSCRIBE)
             return
-        await self._record(scope, hit)
+        recorded = self._record("POST", scope["headers"], peer, hit)
+        if recorded is not None:
+            self.settle(await recorded)
         await _send(send, 200, r.html_headers(r.UNSUBSCRIBED), r.UNSUBSCRIBED)
 
-    async def _record(self, scope: Scope, hit: Hit) -> None:
+    def _record(
+        self, method: str, raw_headers: list[tuple[bytes, bytes]], peer: str | None, hit: Hit
+    ) -> asyncio.Future[bool] | None:
         account = hit.account or self._default_account
         if hit.message_id is None or not self._known_account(account):
             self._count("unattributed")  # a valid token we cannot file under a message of a known account
-            return
-        headers = _classifier_headers(scope["headers"])
-        peer = scope.get("client")
-        ip = self._client_ip(peer[0] if peer else None, headers)
+            return None
+        headers = _classifier_headers(raw_headers)
+        ip = self._client_ip(peer, headers)
         at = self._clock()
         facts = RequestFacts(
             kind=hit.kind.value,
-            method=scope["method"],
+            method=method,
             at=at,
             user_agent=headers.get("user-agent"),
             ip=ip,
@@ -263,14 +288,11 @@ class TrackingEndpoints:
             classification=verdict.classification.value,
             reasons=" ".join(verdict.reasons),
             confidence=verdict.confidence,
-            method=scope["method"],
+            method=method,
             detail=_HONEYPOT_DETAIL if facts.honeypot else None,
             **self._kept(ip, headers),
         )
-        if not await self._recorder.record(row):
-            # The response still goes out (a broken pixel or a dead link helps nobody);
-            # the failure is logged by the recorder and counted here for /metrics.
-            self._count("record_failed")
+        return self._recorder.record(row)
 
     def _kept(self, ip: str | None, headers: dict[str, str]) -> dict[str, str | None]:
         if self._privacy is Privacy.MINIMAL:

@@ -1,0 +1,237 @@
+"""The HTTP protocol of ``mailbeacon serve``: tracking hits answered without an ASGI task.
+
+uvicorn's httptools protocol parses every request. A ``GET`` or ``HEAD`` under
+``/o/``, ``/c/`` or ``/u/`` is then answered right here, in the protocol's
+parser callback: ``TrackingEndpoints.answer`` verifies the token and queues the
+hit on the hit log, and the response bytes are written when the hit log's
+group write is done. Everything else (the API, the stream, ``POST /u/``) goes
+through uvicorn's own request cycle to the ASGI app, unchanged.
+
+Why by hand: no server library has a hook below ASGI for one route, and ASGI
+is most of what a hit costs there. Measured with ``wrk -t1 -c64`` on a
+pixel that waits for a group write like the hit log's (``docs/server.md``):
+Granian's ASGI about 19 µs of CPU a request, uvicorn's ASGI cycle about 27,
+this path about 7.5. What it takes from uvicorn's ``HttpToolsProtocol`` (a
+``cycle`` with ``response_complete``/``keep_alive``/``disconnected``, the
+``pipeline`` of queued requests, ``on_response_complete``) is its documented
+way to serve pipelined requests in order; ``pyproject.toml`` bounds uvicorn's
+version and ``tests/server/test_fastpath.py`` covers keep-alive, pipelining,
+``HEAD``, HTTP/1.0 and clients that hang up.
+
+It also bounds what a request may send before any work: a request target over
+``MAX_TARGET`` bytes gets ``414``, headers over ``MAX_HEADER_BYTES`` or
+``MAX_HEADERS`` in number get ``431``, and the connection closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+from typing import Any, Final
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mailbeacon.server import responses as r
+from mailbeacon.server.tracking import Answer, TrackingEndpoints
+
+__all__ = ["MAX_HEADERS", "MAX_HEADER_BYTES", "MAX_TARGET", "TrackingProtocol"]
+
+MAX_TARGET: Final = 8 * 1024
+MAX_HEADER_BYTES: Final = 256 * 1024  # a 100 KB user agent is still classified (as a machine), not refused
+MAX_HEADERS: Final = 100
+_TRACKING: Final = (b"/o/", b"/c/", b"/u/")
+_FAST_METHODS: Final = frozenset({b"GET", b"HEAD"})
+
+
+def _status_line(status: int) -> bytes:
+    return b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode("ascii"))
+
+
+_STATUS_LINES: Final = {status: _status_line(status) for status in (200, 302, 404, 405)}
+_CLOSE: Final = b"connection: close\r\n"
+
+
+def _head(headers: list[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(b"%s: %s\r\n" % pair for pair in headers)
+
+
+# The pixel's header block, built once: most hits are pixels.
+_PIXEL_HEAD: Final = _head(r.PIXEL_HEADERS)
+
+
+def _serialize(answer: Answer, default: list[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
+    status_line = _STATUS_LINES.get(answer.status) or _status_line(answer.status)
+    head = _PIXEL_HEAD if answer.headers is r.PIXEL_HEADERS else _head(answer.headers)
+    return b"".join((status_line, _head(default), head, b"" if keep_alive else _CLOSE, b"\r\n", answer.body))
+
+
+class _NoEvent:
+    """uvicorn sets its cycle's ``message_event`` as the body arrives; a tracking GET ignores its body."""
+
+    @staticmethod
+    def set() -> None:
+        return None
+
+
+class _TrackingCycle:
+    """One tracking request, in uvicorn's ``RequestResponseCycle`` shape (what its protocol reads)."""
+
+    __slots__ = (
+        "answer",
+        "body",
+        "disconnected",
+        "endpoints",
+        "keep_alive",
+        "more_body",
+        "protocol",
+        "response_complete",
+    )
+
+    message_event: Final = _NoEvent()
+
+    def __init__(
+        self, protocol: TrackingProtocol, endpoints: TrackingEndpoints, answer: Answer, keep_alive: bool
+    ) -> None:
+        self.protocol = protocol
+        self.endpoints = endpoints
+        self.answer = answer
+        self.keep_alive = keep_alive
+        self.response_complete = False
+        self.disconnected = False
+        self.more_body = True
+        self.body = b""
+
+    def start(self) -> None:
+        recorded = self.answer.recorded
+        if recorded is None:
+            self.respond()
+        elif recorded.done():
+            self.endpoints.settle(recorded.result())
+            self.respond()
+        else:
+            recorded.add_done_callback(self._recorded)
+
+    def _recorded(self, recorded: asyncio.Future[bool]) -> None:
+        self.endpoints.settle(not recorded.cancelled() and recorded.result())
+        self.respond()
+
+    def respond(self) -> None:
+        protocol = self.protocol
+        self.response_complete = True
+        if self.disconnected:
+            return
+        protocol.transport.write(
+            _serialize(self.answer, protocol.server_state.default_headers, self.keep_alive)
+        )
+        if not self.keep_alive:
+            protocol.transport.close()
+        protocol.on_response_complete()
+
+
+class TrackingProtocol(HttpToolsProtocol):
+    """uvicorn's ``HttpToolsProtocol``, answering tracking ``GET``/``HEAD`` itself."""
+
+    endpoints: TrackingEndpoints | None
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.endpoints = _tracking_endpoints(self.app)
+        self._header_bytes = 0
+        self._refused = False
+
+    # -- limits: before any work ----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._header_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > MAX_TARGET:
+            self._refuse(414, "request target too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES or len(self.headers) >= MAX_HEADERS:
+            self._refuse(431, "request headers too large")
+            return
+        super().on_header(name, value)
+
+    def _refuse(self, status: int, why: str) -> None:
+        if self.transport.is_closing():
+            return
+        body = why.encode("ascii") + b"\n"
+        self.transport.write(
+            _status_line(status)
+            + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
+            + _CLOSE
+            + b"\r\n"
+            + body
+        )
+        self.transport.close()
+        self._refused = True
+        raise _Refused  # stops the parser; it raises HttpParserCallbackError in data_received
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's, but a request refused by a limit above is not answered a second time.
+        if self._refused:
+            return
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._unsupported_upgrade_warning()  # no WebSocket here (uvicorn runs with ws="none")
+        except httptools.HttpParserError:
+            if not self._refused:
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
+
+    # -- the fast path ---------------------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        url = self.url
+        endpoints = self.endpoints
+        if (
+            endpoints is None
+            or url[:3] not in _TRACKING
+            or b"%" in url
+            or self.parser.should_upgrade()
+            or (method := self.parser.get_method()) not in _FAST_METHODS
+        ):
+            super().on_headers_complete()
+            return
+        path = url.partition(b"?")[0].decode("latin-1")
+        client = self.client
+        answer = endpoints.answer(method.decode("ascii"), path, self.headers, client[0] if client else None)
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        cycle = _TrackingCycle(self, endpoints, answer, keep_alive)
+        existing = self.cycle
+        self.cycle = cycle  # type: ignore[assignment]
+        if existing is None or existing.response_complete:
+            cycle.start()
+        else:  # pipelined behind a response still in progress: answered in order, as uvicorn does
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, None))  # type: ignore[arg-type]
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if isinstance(cycle, _TrackingCycle):
+            cycle.start()
+        else:
+            super()._start_asgi_task(cycle, app)
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a refused request."""
+
+
+def _tracking_endpoints(app: Any) -> TrackingEndpoints | None:
+    """The app's tracking endpoints, through any wrapping uvicorn added; None if it has none."""
+    for _ in range(8):
+        tracking = getattr(app, "tracking", None)
+        if isinstance(tracking, TrackingEndpoints):
+            return tracking
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None

@@ -277,36 +277,38 @@ class TrackingEndpoints:
             log.exception("classification failed; recording the hit as unknown")
             self._count("classify_failed")
             verdict = UNKNOWN
+        kept_ip, kept_agent, kept_headers = self._kept(ip, headers)
+        # Positional: this runs for every hit, and keywords cost a dict (fields as EventRow).
         row = EventRow(
-            account_id=account,
-            message_id=hit.message_id,
-            recipient=hit.recipient or "",
-            type=_EVENT_OF[hit.kind],
-            at=at,
-            link=hit.link,
-            url=hit.url,
-            classification=verdict.classification.value,
-            reasons=" ".join(verdict.reasons),
-            confidence=verdict.confidence,
-            method=method,
-            detail=_HONEYPOT_DETAIL if facts.honeypot else None,
-            **self._kept(ip, headers),
+            account,
+            hit.message_id,
+            hit.recipient or "",
+            _EVENT_OF[hit.kind],
+            at,
+            hit.link,
+            hit.url,
+            verdict.classification.value,
+            " ".join(verdict.reasons),
+            verdict.confidence,
+            method,
+            kept_ip,
+            kept_agent,
+            kept_headers,
+            None,
+            _HONEYPOT_DETAIL if facts.honeypot else None,
         )
         return self._recorder.record(row)
 
-    def _kept(self, ip: str | None, headers: dict[str, str]) -> dict[str, str | None]:
+    def _kept(self, ip: str | None, headers: dict[str, str]) -> tuple[str | None, str | None, str | None]:
+        """The IP, user agent and other headers as stored, by the privacy level."""
         if self._privacy is Privacy.MINIMAL:
-            return {"ip": None, "user_agent": None, "headers": None}
+            return None, None, None
         if self._privacy is Privacy.ANONYMIZED:
             ip = anonymize_ip(ip) if ip else None
         extra = {k: v for k, v in headers.items() if k not in _NOT_KEPT}
         if "cookie" in extra:  # names only: a session cookie's value is a credential
             extra["cookie"] = _cookie_names(extra["cookie"])
-        return {
-            "ip": ip,
-            "user_agent": headers.get("user-agent"),
-            "headers": json.dumps(extra, ensure_ascii=False) if extra else None,
-        }
+        return ip, headers.get("user-agent"), json.dumps(extra, ensure_ascii=False) if extra else None
 
 
 _NOT_KEPT: Final = frozenset({"user-agent", "x-forwarded-for", "forwarded"})

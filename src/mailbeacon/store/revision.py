@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -92,7 +93,9 @@ class Reviser:
         """The recorder's after-commit listener (on the event loop: no I/O here)."""
         if self.classifier is None:
             return
-        keys = {(row.account_id, row.message_id) for row in rows if row.type in _TRIGGERS}
+        # Interned: under load the queue holds a key per message hit since the last lull (it
+        # is revised in lulls), and every decoded row carries its own copy of the account id.
+        keys = {(sys.intern(row.account_id), row.message_id) for row in rows if row.type in _TRIGGERS}
         if keys:
             with self._wake:
                 self._pending |= keys

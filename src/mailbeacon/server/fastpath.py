@@ -60,10 +60,19 @@ def _head(headers: list[tuple[bytes, bytes]]) -> bytes:
 _PIXEL_HEAD: Final = _head(r.PIXEL_HEADERS)
 
 
+# uvicorn's default headers (the Date) as bytes, for the list they were built from: uvicorn
+# replaces that list once a second, so every hit in between reuses these bytes.
+_default_head: tuple[object, bytes] = (None, b"")
+
+
 def _serialize(answer: Answer, default: list[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
+    global _default_head
+    if _default_head[0] is not default:
+        _default_head = (default, _head(default))
     status_line = _STATUS_LINES.get(answer.status) or _status_line(answer.status)
     head = _PIXEL_HEAD if answer.headers is r.PIXEL_HEADERS else _head(answer.headers)
-    return b"".join((status_line, _head(default), head, b"" if keep_alive else _CLOSE, b"\r\n", answer.body))
+    close = b"" if keep_alive else _CLOSE
+    return b"".join((status_line, _default_head[1], head, close, b"\r\n", answer.body))
 
 
 class _NoEvent:

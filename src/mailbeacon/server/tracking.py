@@ -183,8 +183,7 @@ class TrackingEndpoints:
         answer = self.answer(method, scope["path"], scope["headers"], peer[0] if peer else None)
         if answer.recorded is not None:
             self.settle(await answer.recorded)
-        await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
-        await send({"type": "http.response.body", "body": answer.body})
+        await _send(send, answer)
 
     def answer(self, method: str, path: str, headers: list[tuple[bytes, bytes]], peer: str | None) -> Answer:
         """The answer to any tracking request but ``POST /u/`` (which has a body to read first).
@@ -205,15 +204,14 @@ class TrackingEndpoints:
             recorded = self._record(method, headers, peer, hit) if hit is not None and not head else None
             return Answer(200, r.PIXEL_HEADERS, b"" if head else r.GIF, recorded)
         if kind is HitKind.CLICK:
-            location = None
-            if hit is not None and hit.url is not None:
-                try:
-                    location = redirect_location(hit.url)
-                except InvalidDestination:
-                    self._count("rejected:InvalidDestination")
-            if location is None:
+            if hit is None or hit.url is None:
                 return _not_found(head)
-            recorded = self._record(method, headers, peer, hit) if hit is not None and not head else None
+            try:
+                location = redirect_location(hit.url)
+            except InvalidDestination:
+                self._count("rejected:InvalidDestination")
+                return _not_found(head)
+            recorded = None if head else self._record(method, headers, peer, hit)
             return Answer(302, [(b"location", location), *r.REDIRECT_FIXED_HEADERS], b"", recorded)
         if hit is None:
             return _not_found(head)
@@ -237,16 +235,16 @@ class TrackingEndpoints:
     async def _unsubscribe_post(self, scope: Scope, receive: Receive, send: Send, peer: str | None) -> None:
         hit = self._verify(scope["path"][3:], HitKind.UNSUBSCRIBE)
         if hit is None:
-            await _send(send, *_not_found(False)[:3])
+            await _send(send, _not_found(False))
             return
         body = await _read_body(receive, _MAX_UNSUBSCRIBE_BODY)
         if body is None or body.strip() not in _ONE_CLICK:
-            await _send(send, 400, r.html_headers(r.BAD_UNSUBSCRIBE), r.BAD_UNSUBSCRIBE)
+            await _send(send, Answer(400, r.html_headers(r.BAD_UNSUBSCRIBE), r.BAD_UNSUBSCRIBE))
             return
         recorded = self._record("POST", scope["headers"], peer, hit)
         if recorded is not None:
             self.settle(await recorded)
-        await _send(send, 200, r.html_headers(r.UNSUBSCRIBED), r.UNSUBSCRIBED)
+        await _send(send, Answer(200, r.html_headers(r.UNSUBSCRIBED), r.UNSUBSCRIBED))
 
     def _record(
         self, method: str, raw_headers: list[tuple[bytes, bytes]], peer: str | None, hit: Hit
@@ -345,8 +343,6 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return body
 
 
-async def _send(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, *, head: bool = False
-) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+async def _send(send: Send, answer: Answer) -> None:
+    await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+    await send({"type": "http.response.body", "body": answer.body})

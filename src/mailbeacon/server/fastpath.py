@@ -25,7 +25,6 @@ It also bounds what a request may send before any work: a request target over
 
 from __future__ import annotations
 
-import asyncio
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -84,7 +83,13 @@ class _NoEvent:
 
 
 class _TrackingCycle:
-    """One tracking request, in uvicorn's ``RequestResponseCycle`` shape (what its protocol reads)."""
+    """One tracking request, in uvicorn's ``RequestResponseCycle`` shape (what its protocol reads).
+
+    It is also the hit log's waiter for its hit (``store.group``): the group write calls
+    ``set_result`` and the response is written right there, with no future and no callback
+    scheduled for a later turn of the loop. It is sent once both the hit is written and
+    the cycle is started (a request pipelined behind another starts when that one is done).
+    """
 
     __slots__ = (
         "answer",
@@ -93,37 +98,43 @@ class _TrackingCycle:
         "endpoints",
         "keep_alive",
         "more_body",
+        "ok",
         "protocol",
         "response_complete",
+        "started",
     )
 
     message_event: Final = _NoEvent()
+    answer: Answer
 
-    def __init__(
-        self, protocol: TrackingProtocol, endpoints: TrackingEndpoints, answer: Answer, keep_alive: bool
-    ) -> None:
+    def __init__(self, protocol: TrackingProtocol, endpoints: TrackingEndpoints, keep_alive: bool) -> None:
         self.protocol = protocol
         self.endpoints = endpoints
-        self.answer = answer
         self.keep_alive = keep_alive
+        self.ok: bool | None = None  # the hit log's verdict, once it has written the hit
+        self.started = False
         self.response_complete = False
         self.disconnected = False
         self.more_body = True
         self.body = b""
 
-    def start(self) -> None:
-        recorded = self.answer.recorded
-        if recorded is None:
-            self.respond()
-        elif recorded.done():
-            self.endpoints.settle(recorded.result())
-            self.respond()
-        else:
-            recorded.add_done_callback(self._recorded)
+    # -- the hit log's waiter -----------------------------------------------------------------
 
-    def _recorded(self, recorded: asyncio.Future[bool]) -> None:
-        self.endpoints.settle(not recorded.cancelled() and recorded.result())
-        self.respond()
+    def done(self) -> bool:
+        return self.ok is not None
+
+    def set_result(self, ok: bool, /) -> None:
+        self.ok = ok
+        self.endpoints.settle(ok)
+        if self.started:
+            self.respond()
+
+    # -- uvicorn's cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.started = True
+        if self.answer.recorded is None or self.ok is not None:
+            self.respond()
 
     def respond(self) -> None:
         protocol = self.protocol
@@ -212,9 +223,11 @@ class TrackingProtocol(HttpToolsProtocol):
             return
         path = url.partition(b"?")[0].decode("latin-1")
         client = self.client
-        answer = endpoints.answer(method.decode("ascii"), path, self.headers, client[0] if client else None)
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-        cycle = _TrackingCycle(self, endpoints, answer, keep_alive)
+        cycle = _TrackingCycle(self, endpoints, keep_alive)
+        cycle.answer = endpoints.answer(
+            method.decode("ascii"), path, self.headers, client[0] if client else None, cycle
+        )
         existing = self.cycle
         self.cycle = cycle  # type: ignore[assignment]
         if existing is None or existing.response_complete:

@@ -28,7 +28,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol, overload
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from mailbeacon.config import Privacy
@@ -37,6 +37,7 @@ from mailbeacon.core.events import UNKNOWN, EventType, RequestFacts, Verdict
 from mailbeacon.core.keys import KeyRing
 from mailbeacon.core.tokens import HONEYPOT_FIELD, Hit, HitKind, check_destination, decode_token
 from mailbeacon.server import responses as r
+from mailbeacon.store.group import W, Waiter
 from mailbeacon.store.recorder import EventRow
 
 __all__ = ["CLASSIFIER_HEADERS", "Answer", "TrackingEndpoints"]
@@ -80,12 +81,13 @@ _MAX_UNSUBSCRIBE_BODY: Final = 1024
 
 
 class Answer(NamedTuple):
-    """A tracking response: send it once ``recorded`` (the hit log's future, if any) is done."""
+    """A tracking response: send it once ``recorded`` (the hit log's future or the caller's
+    waiter, if a hit was recorded) is done."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
-    recorded: asyncio.Future[bool] | None = None
+    recorded: Waiter | None = None
 
 
 def _not_found(head: bool) -> Answer:
@@ -95,7 +97,11 @@ def _not_found(head: bool) -> Answer:
 class HitSink(Protocol):
     """Where a hit goes: ``store.hitlog.HitLog`` (or, for an embedded app, a ``Recorder``)."""
 
+    @overload
     def record(self, row: EventRow) -> asyncio.Future[bool]: ...
+
+    @overload
+    def record(self, row: EventRow, waiter: W) -> W: ...
 
 
 def never_classified(_facts: RequestFacts) -> Verdict:
@@ -181,16 +187,24 @@ class TrackingEndpoints:
             await self._unsubscribe_post(scope, receive, send, peer[0] if peer else None)
             return
         answer = self.answer(method, scope["path"], scope["headers"], peer[0] if peer else None)
-        if answer.recorded is not None:
+        if isinstance(answer.recorded, asyncio.Future):
             self.settle(await answer.recorded)
         await _send(send, answer)
 
-    def answer(self, method: str, path: str, headers: list[tuple[bytes, bytes]], peer: str | None) -> Answer:
+    def answer(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        peer: str | None,
+        waiter: Waiter | None = None,
+    ) -> Answer:
         """The answer to any tracking request but ``POST /u/`` (which has a body to read first).
 
         Synchronous, so the HTTP protocol (``server.fastpath``) can answer without an ASGI
-        task. When a hit is recorded, ``recorded`` is the hit log's future: send the answer
-        only once it is done, and pass its result to ``settle``.
+        task. When a hit is recorded, ``recorded`` is the hit log's future, or ``waiter`` if
+        one was given (``store.group``): send the answer only once it is done, and pass its
+        result to ``settle``.
         """
         kind = _KIND_OF[path[1]]
         if method not in ("GET", "HEAD"):
@@ -201,7 +215,7 @@ class TrackingEndpoints:
         head = method == "HEAD"
         hit = self._verify(path[3:], kind)
         if kind is HitKind.OPEN:
-            recorded = self._record(method, headers, peer, hit) if hit is not None and not head else None
+            recorded = None if hit is None or head else self._record(method, headers, peer, hit, waiter)
             return Answer(200, r.PIXEL_HEADERS, b"" if head else r.GIF, recorded)
         if kind is HitKind.CLICK:
             if hit is None or hit.url is None:
@@ -211,7 +225,7 @@ class TrackingEndpoints:
             except InvalidDestination:
                 self._count("rejected:InvalidDestination")
                 return _not_found(head)
-            recorded = None if head else self._record(method, headers, peer, hit)
+            recorded = None if head else self._record(method, headers, peer, hit, waiter)
             return Answer(302, [(b"location", location), *r.REDIRECT_FIXED_HEADERS], b"", recorded)
         if hit is None:
             return _not_found(head)
@@ -242,13 +256,18 @@ class TrackingEndpoints:
             await _send(send, Answer(400, r.html_headers(r.BAD_UNSUBSCRIBE), r.BAD_UNSUBSCRIBE))
             return
         recorded = self._record("POST", scope["headers"], peer, hit)
-        if recorded is not None:
+        if isinstance(recorded, asyncio.Future):
             self.settle(await recorded)
         await _send(send, Answer(200, r.html_headers(r.UNSUBSCRIBED), r.UNSUBSCRIBED))
 
     def _record(
-        self, method: str, raw_headers: list[tuple[bytes, bytes]], peer: str | None, hit: Hit
-    ) -> asyncio.Future[bool] | None:
+        self,
+        method: str,
+        raw_headers: list[tuple[bytes, bytes]],
+        peer: str | None,
+        hit: Hit,
+        waiter: Waiter | None = None,
+    ) -> Waiter | None:
         account = hit.account or self._default_account
         if hit.message_id is None or not self._known_account(account):
             self._count("unattributed")  # a valid token we cannot file under a message of a known account
@@ -295,7 +314,7 @@ class TrackingEndpoints:
             None,
             _HONEYPOT_DETAIL if facts.honeypot else None,
         )
-        return self._recorder.record(row)
+        return self._recorder.record(row) if waiter is None else self._recorder.record(row, waiter)
 
     def _kept(self, ip: str | None, headers: dict[str, str]) -> tuple[str | None, str | None, str | None]:
         """The IP, user agent and other headers as stored, by the privacy level."""

@@ -27,11 +27,11 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Final
+from typing import Final, overload
 
 import msgpack
 
-from mailbeacon.store.group import GroupCommit
+from mailbeacon.store.group import GroupCommit, W, Waiter
 from mailbeacon.store.ids import new_id
 from mailbeacon.store.recorder import EventRow
 
@@ -92,9 +92,17 @@ class HitLog:
     def path(self) -> Path | None:
         return self._path
 
-    def record(self, row: EventRow) -> asyncio.Future[bool]:
-        """Queue ``row``; the future becomes True once it is written (and synced), False if not."""
-        return self._group.submit(self._packer.pack(tuple(row)))
+    @overload
+    def record(self, row: EventRow) -> asyncio.Future[bool]: ...
+
+    @overload
+    def record(self, row: EventRow, waiter: W) -> W: ...
+
+    def record(self, row: EventRow, waiter: Waiter | None = None) -> Waiter:
+        """Queue ``row``; the future (or ``waiter``, see ``store.group``) gets True once it is
+        written (and synced), False if not."""
+        packed = self._packer.pack(tuple(row))
+        return self._group.submit(packed) if waiter is None else self._group.submit(packed, waiter)
 
     def flush(self) -> None:
         """Write everything queued in one append (runs on the loop; also called on stop)."""

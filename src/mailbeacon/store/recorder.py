@@ -23,12 +23,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from sqlalchemy import Engine
 
 from mailbeacon.store.engine import is_sqlite
-from mailbeacon.store.group import GroupCommit
+from mailbeacon.store.group import GroupCommit, W, Waiter
 
 __all__ = ["EventRow", "Recorder"]
 
@@ -104,9 +104,16 @@ class Recorder:
     def queued(self) -> int:
         return self._group.queued
 
-    def record(self, row: EventRow) -> asyncio.Future[bool]:
-        """Queue ``row``; the future becomes True once it is committed, False if the write failed."""
-        return self._group.submit(row)
+    @overload
+    def record(self, row: EventRow) -> asyncio.Future[bool]: ...
+
+    @overload
+    def record(self, row: EventRow, waiter: W) -> W: ...
+
+    def record(self, row: EventRow, waiter: Waiter | None = None) -> Waiter:
+        """Queue ``row``; the future (or ``waiter``, see ``store.group``) gets True once it is
+        committed, False if the write failed."""
+        return self._group.submit(row) if waiter is None else self._group.submit(row, waiter)
 
     def flush(self) -> None:
         """Commit everything queued (runs on the loop; also called on shutdown)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 
 from mailbeacon.server.fastpath import MAX_HEADER_BYTES, MAX_HEADERS, MAX_TARGET
 from mailbeacon.server.responses import GIF
@@ -143,6 +144,24 @@ def test_http_1_0_and_connection_close_close_after_the_answer(server: Server) ->
         assert data.startswith(b"HTTP/1.1 200 ")
         assert b"connection: close" in data.lower()
         assert data.endswith(GIF)
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_timeout_and_not_before(server: Server) -> None:
+    # uvicorn's default keep-alive timeout is 5 s; the fast path sweeps idle connections
+    # once a second instead of arming a timer per response, so it closes within 5-6 s.
+    tracker = server.tracker()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as connection:
+        for i in range(2):  # the second request starts after a pause: the first idle spell ended
+            connection.sendall(_request(_path(tracker.open_url(message_id=f"fp-idle-{i}"))))
+            ((status, _, _),) = _read_responses(connection, 1)
+            assert status == 200
+            if i == 0:
+                time.sleep(3)
+        idle_from = time.monotonic()
+        connection.settimeout(15)
+        assert connection.recv(1) == b""  # the server closed it
+        idle = time.monotonic() - idle_from
+    assert 4.5 <= idle <= 7.5, idle
 
 
 def test_a_client_that_hangs_up_early_leaves_the_server_serving(server: Server, key: str) -> None:

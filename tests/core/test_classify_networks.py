@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailbeacon.core.classify import NetworkEntry, NetworkTable, Scope, TrustedProxies, client_ip
+from mailbeacon.core.classify.networks import _ipv4_int
 
 M, N = Scope.MACHINE, Scope.NONE
 
@@ -95,3 +100,22 @@ def test_without_trusted_proxies_the_peer_is_the_client() -> None:
 
 def test_a_peer_that_is_not_an_address_gives_none() -> None:
     assert client_ip("unix-socket", {}, PROXIES) is None
+
+
+def _reference_ipv4(ip: str) -> int | None:
+    try:
+        return int(ipaddress.IPv4Address(ip))
+    except ValueError:
+        return None
+
+
+_octet = st.one_of(
+    st.integers(0, 300).map(str), st.sampled_from(["00", "01", "007", "0x1", "-1", "", " 1", "١"])
+)
+
+
+@given(st.one_of(st.lists(_octet, min_size=1, max_size=5).map(".".join), st.text(max_size=20)))
+def test_the_fast_ipv4_parse_agrees_with_ipaddress(ip: str) -> None:
+    # The lookup's IPv4 shortcut must take exactly what ipaddress takes (no octal, no
+    # short forms), or an odd spelling could dodge, or wrongly hit, a scanner's block.
+    assert _ipv4_int(ip) == _reference_ipv4(ip)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import ipaddress
-import socket
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -160,9 +159,15 @@ class NetworkTable:
 def _ipv4_int(ip: str) -> int | None:
     """Dotted-quad IPv4 as an integer, or None (then ``ipaddress`` decides, and rejects
     what it rejects: leading zeros, which some parsers read as octal)."""
-    try:
-        # inet_pton (pure computation, no I/O) takes exactly what ipaddress.IPv4Address
-        # takes: four decimal octets, 0-255, no leading zeros; ~0.2 µs against ~0.7 by hand.
-        return int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
-    except (OSError, ValueError):  # ValueError: an embedded NUL
+    parts = ip.split(".")
+    if len(parts) != 4:
         return None
+    number = 0
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or len(part) > 3 or (part[0] == "0" and len(part) > 1):
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        number = number << 8 | octet
+    return number

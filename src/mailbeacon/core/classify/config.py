@@ -43,6 +43,7 @@ class ClassifierConfig:
     sender_origins: tuple[str, ...] = ()
     sender_cookies: tuple[str, ...] = ()  # cookie names of the sender app's session
     user_agent_memo: int = 4096  # distinct user agents remembered; 0 turns the memo off
+    verdict_memo: int = 4096  # request fingerprints whose verdict is remembered; 0 turns it off
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ class HitLog:
     def record(self, row: EventRow, waiter: Waiter | None = None) -> Waiter:
         """Queue ``row``; the future (or ``waiter``, see ``store.group``) gets True once it is
         written (and synced), False if not."""
-        packed = self._packer.pack(tuple(row))
+        packed = self._packer.pack(row)  # a NamedTuple packs as the array of its fields
         return self._group.submit(packed) if waiter is None else self._group.submit(packed, waiter)
 
     def flush(self) -> None:

@@ -95,6 +95,35 @@ def test_pipelined_requests_are_answered_in_order_mixed_with_api_requests(server
     assert b"data" in answers[4][2]  # the API's JSON list, in its place
 
 
+def test_the_api_path_gets_the_request_as_parsed_after_a_tracking_hit_on_the_connection(
+    server: Server, key: str
+) -> None:
+    # The ASGI scope is built only for requests that leave the fast path, from what the
+    # parser collected: headers (trailing whitespace cut), query, Expect: 100-continue.
+    body = b'{"recipient": "r-scope", "html": "<p>Hi</p>", "campaign": "scope"}'
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(_request(_path(server.tracker().open_url(message_id="fp-scope"))))
+        ((status, _, _),) = _read_responses(connection, 1)
+        assert status == 200
+        connection.sendall(
+            b"POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: Bearer {key}   \r\n".encode()
+            + b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        interim = connection.recv(64)
+        assert interim.startswith(b"HTTP/1.1 100 ")  # uvicorn answered the Expect it was handed
+        connection.sendall(body)
+        ((status, _, created),) = _read_responses(connection, 1)
+        assert status == 201, created
+        connection.sendall(
+            _request(b"/api/v1/messages?campaign=scope", extra=f"Authorization: Bearer {key}\r\n".encode())
+        )
+        ((status, _, listed),) = _read_responses(connection, 1)
+    assert status == 200
+    assert b"r-scope" in listed
+
+
 def _registered(server: Server, key: str) -> dict[str, str]:
     response = server.client(key).post("/api/v1/messages", json={"recipient": "r-1", "html": "<p>Hi</p>"})
     assert response.status_code == 201, response.text

@@ -123,3 +123,18 @@ def test_revise_many_over_accounts_and_unknown_messages(store: Store) -> None:
     one, two = stored(store, first), stored(store, second)
     assert one == two  # the same history in two accounts revises the same way, neither leaks into the other
     assert "never-seen" not in {message_id for message_id, *_ in one[0]}
+
+
+def test_messages_queued_past_the_memory_bound_are_revised_all_the_same(store: Store) -> None:
+    store.reviser._pending.memory_keys = 1  # every batch past the first key goes to the file
+    spilled = store.accounts.ensure(f"s-{uuid.uuid4().hex[:8]}").id
+    reference = store.accounts.ensure(f"r-{uuid.uuid4().hex[:8]}").id
+    load(store, spilled)  # the recorder's listener queues the four touched messages
+    assert store.reviser._pending.spilled >= 3
+    assert len(store.reviser._pending) <= 1
+    assert store.reviser.run_pending(30.0) is True
+    assert store.reviser.run_pending(30.0) is False  # all of it was read back and revised
+    store.reviser.revise_many(load(store, reference))
+    assert stored(store, spilled) == stored(store, reference)
+    hits, _ = stored(store, spilled)
+    assert any("honeypot" in reasons for message_id, _t, _c, reasons in hits if message_id == "honeypot")

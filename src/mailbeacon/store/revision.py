@@ -42,6 +42,7 @@ from mailbeacon.core.classify.behaviour import revise
 from mailbeacon.core.events import Classification, RequestFacts, Verdict
 from mailbeacon.store.projection import Projector
 from mailbeacon.store.recorder import EventRow
+from mailbeacon.store.revision_queue import RevisionQueue
 from mailbeacon.store.schema import events, recipients
 
 __all__ = ["Reviser", "revise_rows", "stored_messages"]
@@ -78,7 +79,7 @@ class Reviser:
         self._engine = engine
         self._projector = projector
         self.classifier: Classifier | None = None  # set by the server; None: nothing to revise with
-        self._pending: set[Key] = set()
+        self._pending = RevisionQueue()  # touched messages: a bounded set, spilling to a file
         self._next_round = 0.0  # run_pending's settle
         self._busy = False
         self._wake = threading.Condition()
@@ -98,7 +99,7 @@ class Reviser:
         keys = {(sys.intern(row.account_id), row.message_id) for row in rows if row.type in _TRIGGERS}
         if keys:
             with self._wake:
-                self._pending |= keys
+                self._pending.add(keys)
                 self._wake.notify()
 
     def run_pending(self, budget: float, settle: float = 0.0) -> bool:
@@ -123,11 +124,11 @@ class Reviser:
         did = False
         while time.monotonic() < deadline:
             with self._wake:
-                if not self._pending:
-                    if did:
-                        self._next_round = time.monotonic() + settle
-                    return did
-                chunk = [self._pending.pop() for _ in range(min(_CHUNK, len(self._pending)))]
+                chunk = self._pending.take(_CHUNK)
+            if not chunk:
+                if did:
+                    self._next_round = time.monotonic() + settle
+                return did
             self.revise_many(chunk)
             did = True
         return did
@@ -177,6 +178,8 @@ class Reviser:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        with self._wake:
+            self._pending.close()
 
     @property
     def idle(self) -> bool:
@@ -190,7 +193,7 @@ class Reviser:
                     self._wake.wait()
                 if not self._pending:
                     return
-                batch, self._pending = sorted(self._pending), set()
+                batch = sorted(self._pending.take(self._pending.memory_keys))
                 self._busy = True
             for start in range(0, len(batch), _CHUNK):
                 self.revise_many(batch[start : start + _CHUNK])

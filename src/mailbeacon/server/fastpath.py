@@ -183,8 +183,9 @@ class TrackingProtocol(HttpToolsProtocol):
             self._idle_since = self.loop.time()
 
     def _unset_keepalive_if_required(self) -> None:
+        # uvicorn arms its keep-alive timer only in on_response_complete, overridden above, so
+        # there is never one to cancel here (uvicorn calls this on every data_received).
         self._idle_since = None
-        super()._unset_keepalive_if_required()  # a timer uvicorn itself armed, if any
 
     # -- limits: before any work ----------------------------------------------------------------
 

@@ -84,6 +84,10 @@ class Recorder:
     ) -> None:
         self._engine = engine
         self._sql = _insert_sql(engine)
+        # PostgreSQL: rows without an event_id (every hit) go in by COPY. The statement's
+        # ON CONFLICT guards only the unique event_id index, which a NULL never meets, and
+        # COPY took ~4-8 µs a row against executemany's ~16-18 (benchmarks, same database).
+        self._copy = None if is_sqlite(engine) else f"COPY mb_events ({_COLUMNS}) FROM STDIN"
         self._project = project
         self._group = GroupCommit(self.write, max_batch=max_batch)
         self._connection: Any = None
@@ -149,7 +153,7 @@ class Recorder:
             try:
                 cursor = connection.cursor()
                 noted = self.outbox.before(cursor, rows) if self.outbox is not None else None
-                cursor.executemany(self._sql, rows)
+                self._insert(cursor, rows)
                 if self._project is not None:
                     self._project(cursor, rows)  # same transaction: status never lags the events
                 if extra is not None:
@@ -164,6 +168,14 @@ class Recorder:
                 log.exception("event batch of %d rows not committed (attempt %d)", len(rows), attempt)
         self.failures += len(rows)
         return False
+
+    def _insert(self, cursor: Any, rows: list[EventRow]) -> None:
+        if self._copy is not None and all(row.event_id is None for row in rows):
+            with cursor.copy(self._copy) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        cursor.executemany(self._sql, rows)
 
     def _after_commit(self, rows: list[EventRow]) -> None:
         for step in self.listeners:

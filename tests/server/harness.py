@@ -41,6 +41,7 @@ class Server:
     data_dir: Path
     keys: str
     extra_env: dict[str, str] = field(default_factory=dict)
+    serve_args: tuple[str, ...] = ()  # more arguments to `mailbeacon serve` (--workers N)
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     _clients: dict[str | None, httpx.Client] = field(default_factory=dict)
@@ -66,7 +67,7 @@ class Server:
         self.port = self.port or free_port()
         with open(self.data_dir / f"server-{self.port}.log", "ab") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(
-                [str(BIN), "serve", "--port", str(self.port)],
+                [str(BIN), "serve", "--port", str(self.port), *self.serve_args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

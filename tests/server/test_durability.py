@@ -75,6 +75,31 @@ def test_graceful_stop_keeps_every_answered_hit(fresh_server: Server) -> None:
     assert len(_committed(server, key, "term-")) == 300
 
 
+def test_two_workers_record_every_answered_hit_and_read_each_others(fresh_server: Server) -> None:
+    # `serve --workers 2`: two HTTP processes with a hit log each, one ingester for both.
+    fresh_server.serve_args = ("--workers", "2")
+    server = fresh_server.start()
+    key = server.new_account("default")
+    tracker = server.tracker()
+    urls = [[tracker.open_url(message_id=f"w2-{w}-{i}") for i in range(120)] for w in range(8)]
+    answered: list[str] = []
+    with ThreadPoolExecutor(8) as pool:  # eight connections: the kernel hands them to both workers
+        for job in [pool.submit(_hammer, server, chunk, answered, threading.Event()) for chunk in urls]:
+            job.result()
+    assert len(answered) == 960
+    # Read-your-hit across workers: a read waits for every hit log in the directory, so a
+    # worker answering the API sees the hits its sibling answered.
+    assert len(_committed(server, key, "w2-")) == 960
+    # Each worker appends to a file of its own (named by its pid); both took some of the
+    # eight connections (seen here: an even split).
+    sizes = [path.stat().st_size for path in (server.data_dir / "hits").glob("*.hits")]
+    assert len(sizes) == 2, sizes
+    assert all(size > 0 for size in sizes), sizes
+    server.stop(signal.SIGTERM)
+    assert server.process is not None
+    assert server.process.returncode is not None
+
+
 def test_sigterm_with_open_streams_exits_promptly_and_keeps_every_answered_hit(fresh_server: Server) -> None:
     from .test_stream import Listener
 

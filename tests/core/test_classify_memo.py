@@ -70,8 +70,11 @@ def test_hits_that_differ_only_in_time_and_link_share_one_entry() -> None:
 def test_the_memo_is_bounded_and_skips_large_headers_and_timed_hits() -> None:
     classifier = Classifier(default_data(), ClassifierConfig(verdict_memo=3))
     for i in range(10):
-        classifier.assess(RequestFacts(kind="open", method="GET", at=0.0, user_agent=f"agent {i}"))
+        classifier.assess(
+            RequestFacts(kind="open", method="GET", at=0.0, user_agent=f"agent {i}", ip=f"192.0.2.{i}")
+        )
     assert 1 <= len(classifier._memo) <= 3
+    assert 1 <= len(classifier._network_of) <= 3  # the networks of addresses, remembered alike
     classifier._memo.clear()
     huge = {"referer": "https://example.com/" + "a" * 4096}
     classifier.assess(RequestFacts(kind="open", method="GET", at=0.0, headers=huge))

@@ -27,7 +27,7 @@ class Classifier:
     reveals something about the earlier ones. Neither raises on bad input.
     """
 
-    __slots__ = ("_memo", "_memo_size", "_networks", "_user_agents", "config")
+    __slots__ = ("_memo", "_memo_size", "_network_of", "_networks", "_user_agents", "config")
 
     def __init__(self, data: ClassifierData, config: ClassifierConfig | None = None) -> None:
         self.config = config or ClassifierConfig()
@@ -36,6 +36,7 @@ class Classifier:
         self._networks = NetworkTable((*data.networks, *self.config.extra_networks))
         self._memo: dict[_Fingerprint, Assessment] = {}
         self._memo_size = self.config.verdict_memo
+        self._network_of: dict[str | None, NetworkMatch | None] = {}  # by address, as bounded
 
     def classify(self, facts: RequestFacts) -> Verdict:
         return self.assess(facts).verdict
@@ -44,7 +45,7 @@ class Classifier:
 
     def assess(self, facts: RequestFacts) -> Assessment:
         """The verdict with how it was reached (what ``revise`` re-weighs)."""
-        network = self._networks.lookup(facts.ip)
+        network = self._network(facts.ip)
         if facts.sent_at is not None or facts.delivered_at is not None or not self._memo_size:
             return self._weigh(facts, network)
         # Without timing, the rules read nothing but this fingerprint (no rule reads the
@@ -74,6 +75,20 @@ class Classifier:
     def assess_unremembered(self, facts: RequestFacts) -> Assessment:
         """As ``assess`` without the fingerprint memo (what the tests hold it to)."""
         return self._weigh(facts, self._networks.lookup(facts.ip))
+
+    def _network(self, ip: str | None) -> NetworkMatch | None:
+        # Remembered by address with the verdicts: the proxies and scanners that send most
+        # hits come from a few addresses, and parsing one and searching the table is ~0.9 µs.
+        try:
+            return self._network_of[ip]
+        except KeyError:
+            pass
+        network = self._networks.lookup(ip)
+        if self._memo_size:
+            if len(self._network_of) >= self._memo_size:
+                self._network_of.clear()
+            self._network_of[ip] = network
+        return network
 
     def _weigh(self, facts: RequestFacts, network: NetworkMatch | None) -> Assessment:
         return weigh(self._view(facts, self._user_agents.read(facts.user_agent), network), self.config, RULES)

@@ -26,8 +26,8 @@ AGENTS = [
     "python-requests/2.31",
     "Barracuda Sentinel (EE)",
 ]
-# Residential, Apple's MPP range, Microsoft's and Google's blocks, IPv6, malformed, none.
-ADDRESSES = [None, "198.51.100.7", "17.58.1.1", "40.94.1.1", "66.249.84.1", "2001:db8::1", "01.2.3.4", "x"]
+# Residential, Apple's MPP range, Microsoft's scanners, Google's proxy, IPv6, malformed, none.
+ADDRESSES = [None, "198.51.100.7", "17.58.1.1", "40.107.0.1", "66.249.84.1", "2001:db8::1", "01.2.3.4", "x"]
 HEADERS = st.dictionaries(
     st.sampled_from(["sec-purpose", "purpose", "x-moz", "referer", "cookie", "accept", "via"]),
     st.sampled_from(["prefetch", "prefetch;prerender", "https://desk.example.com/t/1", "sid=1", "*/*", ""]),
@@ -55,6 +55,13 @@ def test_a_remembered_verdict_is_the_one_the_rules_give(first: RequestFacts, sec
     # pair that shares a fingerprint but differs in time or link must still agree.
     for facts in (first, second, first, second):
         assert CLASSIFIER.assess(facts) == CLASSIFIER.assess_unremembered(facts)
+
+
+def test_a_repeat_from_a_scanner_network_is_still_the_scanner() -> None:
+    classifier = Classifier(default_data())
+    for agent in AGENTS[4], AGENTS[4], AGENTS[6]:  # the address's network is remembered after the first
+        facts = RequestFacts(kind="click", method="GET", at=0.0, user_agent=agent, ip="40.107.0.1")
+        assert classifier.assess(facts).verdict.reasons == ("scanner_network:microsoft_eop",)
 
 
 def test_hits_that_differ_only_in_time_and_link_share_one_entry() -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, select
 
@@ -29,7 +29,7 @@ from mailbeacon.core.status import EventFacts, RecipientState, Status, event_sta
 from mailbeacon.store.recorder import EventRow
 from mailbeacon.store.schema import events, recipients
 
-__all__ = ["Projector", "state_from_row"]
+__all__ = ["Projector", "recipient_rows", "state_from_row"]
 
 _TIMES = tuple(field.name for field in fields(RecipientState) if field.name != "status")
 _COLUMNS = ("account_id", "message_id", "recipient", "status", "status_rank", *_TIMES)
@@ -88,6 +88,56 @@ def fold_batch(rows: Iterable[EventRow]) -> dict[Key, RecipientState]:
     return states
 
 
+def recipient_rows(rows: Sequence[EventRow]) -> dict[Key, tuple[Any, ...]]:
+    """The upsert row of each recipient in ``rows``: what ``fold_batch`` gives, as columns.
+
+    Most recipients appear once in a batch (a burst of hits on distinct messages): their
+    row comes from a table of each (type, classification)'s effect, without building an
+    ``EventFacts`` and a ``RecipientState`` per event (~3 µs of the ingester's ~15 a row).
+    Recipients that appear more than once are folded as before.
+    """
+    first: dict[Key, EventRow] = {}
+    repeated: set[Key] = set()
+    for row in rows:
+        key = (row.account_id, row.message_id, row.recipient)
+        if key in first:
+            repeated.add(key)
+        else:
+            first[key] = row
+    out: dict[Key, tuple[Any, ...]] = {}
+    for key, row in first.items():
+        if key in repeated:
+            continue
+        effect = _ROW_EFFECTS.get((row.type, row.classification))
+        if effect is None:  # not a known pair: let fold_batch raise its precise error
+            repeated.add(key)
+            continue
+        status, status_rank, sets = effect
+        at = row.at
+        out[key] = (*key, status, status_rank, *[at if set_ else None for set_ in sets])
+    if repeated:
+        states = fold_batch(
+            row for row in rows if (row.account_id, row.message_id, row.recipient) in repeated
+        )
+        for key, state in states.items():
+            times = (getattr(state, name) for name in _TIMES)
+            out[key] = (*key, state.status.value, rank(state.status), *times)
+    return out
+
+
+def _row_effect(kind: EventType, verdict: Classification) -> tuple[str, int, tuple[bool, ...]]:
+    state = event_state(EventFacts(kind, 1.0, verdict))
+    return state.status.value, rank(state.status), tuple(getattr(state, name) is not None for name in _TIMES)
+
+
+# What one event of each (type, classification) does to its recipient's row, from core.status.
+_ROW_EFFECTS: Final = {
+    (kind.value, verdict.value): _row_effect(kind, verdict)
+    for kind in EventType
+    for verdict in Classification
+}
+
+
 class Projector:
     """Merges committed event batches into ``mb_recipients``."""
 
@@ -97,20 +147,13 @@ class Projector:
 
     def __call__(self, cursor: Any, rows: Sequence[EventRow]) -> None:
         """Run inside the recorder's transaction, on its DBAPI cursor."""
-        states = fold_batch(rows)
         first_seen: dict[tuple[str, str], float] = {}
         for row in rows:
             key = (row.account_id, row.message_id)
             if row.at < first_seen.get(key, float("inf")):
                 first_seen[key] = row.at
         cursor.executemany(self._messages, [(a, m, "email", at, False) for (a, m), at in first_seen.items()])
-        cursor.executemany(
-            self._upsert,
-            [
-                (*key, s.status.value, rank(s.status), *(getattr(s, name) for name in _TIMES))
-                for key, s in states.items()
-            ],
-        )
+        cursor.executemany(self._upsert, list(recipient_rows(rows).values()))
 
     def rebuild(self, connection: Connection, account_id: str, message_id: str) -> None:
         """Recompute one message's recipients from all its events (after a reclassification)."""

@@ -46,6 +46,8 @@ log = logging.getLogger("mailbeacon.ingest")
 _READ_BYTES: Final = 4 * 1024 * 1024  # per file per round
 _BATCH_ROWS: Final = 5000
 _FIELDS: Final = len(EventRow._fields)
+_BUSY_ROWS: Final = 64  # a round this large means hits are arriving faster than one at a time
+_BUSY_PAUSE: Final = 0.02  # seconds before the next round then
 
 
 class IngestLocked(Exception):
@@ -152,12 +154,21 @@ class Ingester:
         """``run`` on a running event loop, which it shares with other work (the delivery
         worker): a round runs on the loop's thread, and the loop gets a turn after each."""
         while not stop():
-            if self.ingest_once() == 0:
+            rows = self.ingest_once()
+            if rows == 0:
                 if not self.failed_rounds and self.idle_work is not None and self.idle_work():
                     await asyncio.sleep(0)
                     continue
                 # Idle, or the database refused the batch: then back off, up to a second between tries.
                 await asyncio.sleep(min(1.0, idle * 2 ** min(self.failed_rounds, 7)))
+            elif rows >= _BUSY_ROWS:
+                # Under load, let the next batch grow: each commit rewrites the index pages it
+                # touched (and, with synchronous=full, syncs), so a round of ~100 rows cost
+                # ~24 µs a row of CPU and one of a few hundred ~15. Measured with wrk on
+                # SQLite full: the ingester's CPU went from ~0.7 to ~0.47 of a core, and the
+                # server answered ~8 % more hits; a trickle (under _BUSY_ROWS a round) is
+                # still ingested at once.
+                await asyncio.sleep(_BUSY_PAUSE)
             else:
                 await asyncio.sleep(0)
         self.drain()

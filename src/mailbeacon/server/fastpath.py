@@ -25,11 +25,10 @@ It also bounds what a request may send before any work: a request target over
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any, Final
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from mailbeacon.server import responses as r
 from mailbeacon.server.tracking import Answer, TrackingEndpoints
@@ -43,11 +42,6 @@ _TRACKING: Final = (b"/o/", b"/c/", b"/u/")
 _FAST_METHODS: Final = frozenset({b"GET", b"HEAD"})
 
 
-def _status_line(status: int) -> bytes:
-    return b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode("ascii"))
-
-
-_STATUS_LINES: Final = {status: _status_line(status) for status in (200, 302, 404, 405)}
 _CLOSE: Final = b"connection: close\r\n"
 
 
@@ -68,10 +62,9 @@ def _serialize(answer: Answer, default: list[tuple[bytes, bytes]], keep_alive: b
     global _default_head
     if _default_head[0] is not default:
         _default_head = (default, _head(default))
-    status_line = _STATUS_LINES.get(answer.status) or _status_line(answer.status)
     head = _PIXEL_HEAD if answer.headers is r.PIXEL_HEADERS else _head(answer.headers)
     close = b"" if keep_alive else _CLOSE
-    return b"".join((status_line, _default_head[1], head, close, b"\r\n", answer.body))
+    return b"".join((STATUS_LINE[answer.status], _default_head[1], head, close, b"\r\n", answer.body))
 
 
 class _NoEvent:
@@ -232,7 +225,7 @@ class TrackingProtocol(HttpToolsProtocol):
             return
         body = why.encode("ascii") + b"\n"
         self.transport.write(
-            _status_line(status)
+            STATUS_LINE[status]
             + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
             + _CLOSE
             + b"\r\n"

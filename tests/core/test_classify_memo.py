@@ -54,7 +54,7 @@ def test_a_remembered_verdict_is_the_one_the_rules_give(first: RequestFacts, sec
     # Each is assessed twice, the second time from the memo when it has no timing; a fact
     # pair that shares a fingerprint but differs in time or link must still agree.
     for facts in (first, second, first, second):
-        assert CLASSIFIER.assess(facts) == CLASSIFIER.assess_unremembered(facts)
+        assert CLASSIFIER.assess(facts) == CLASSIFIER.assess_uncached(facts)
 
 
 def test_a_repeat_from_a_scanner_network_is_still_the_scanner() -> None:

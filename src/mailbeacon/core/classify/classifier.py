@@ -72,10 +72,6 @@ class Classifier:
             self._memo[key] = assessment
         return assessment
 
-    def assess_unremembered(self, facts: RequestFacts) -> Assessment:
-        """As ``assess`` without the fingerprint memo (what the tests hold it to)."""
-        return self._weigh(facts, self._networks.lookup(facts.ip))
-
     def _network(self, ip: str | None) -> NetworkMatch | None:
         # Remembered by address with the verdicts: the proxies and scanners that send most
         # hits come from a few addresses, and parsing one and searching the table is ~0.9 µs.
@@ -94,7 +90,8 @@ class Classifier:
         return weigh(self._view(facts, self._user_agents.read(facts.user_agent), network), self.config, RULES)
 
     def assess_uncached(self, facts: RequestFacts) -> Assessment:
-        """As ``assess`` without either memo: the cost of a never-seen user agent."""
+        """As ``assess`` without any memo: the cost of a never-seen hit (and what the memo
+        tests hold ``assess`` to)."""
         ua = self._user_agents.read_uncached(facts.user_agent)
         return weigh(self._view(facts, ua, self._networks.lookup(facts.ip)), self.config, RULES)
 

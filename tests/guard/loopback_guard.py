@@ -21,7 +21,7 @@ A refusal raises ``LoopbackGuardError`` (a ``RuntimeError``, not an
 and is appended to the file named by ``MAILBEACON_TEST_GUARD_LOG``; the pytest
 session fails if that file is not empty at the end, so a refusal that some
 ``except Exception`` swallowed still fails the run. Code that does not go
-through Python's ``socket`` module (libpq inside psycopg, Granian's Rust
+through Python's ``socket`` module (libpq inside psycopg, uvloop's C
 listener) is not covered; those only ever talk to 127.0.0.1 here.
 """
 

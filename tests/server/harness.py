@@ -29,7 +29,7 @@ BROWSER = {"User-Agent": BROWSER_UA, "Accept": "image/avif,image/webp,image/apng
 
 
 def free_port() -> int:
-    # No SO_REUSEPORT here: a port a server holds (Granian sets it) cannot be handed out.
+    # No SO_REUSEPORT on the probe: a port a listening server holds is never handed out.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

@@ -86,7 +86,7 @@ def _start_ingester() -> tuple[Any, Any, int]:
     """Fork the process that migrates, recovers, then moves hits into the database; wait for it."""
     import multiprocessing
 
-    context = multiprocessing.get_context("fork")  # before Granian starts: no threads to copy yet
+    context = multiprocessing.get_context("fork")  # before uvicorn starts: no threads to copy yet
     stop = context.Event()
     ours, theirs = context.Pipe(duplex=False)
     process = context.Process(

@@ -142,10 +142,10 @@ class MailbeaconApp:
 def _end_streams_on_signals(hub: Any) -> None:
     """On SIGTERM/SIGINT, end the open streams at once, then let the server's own handler run.
 
-    Granian answers SIGTERM by waiting for every open response before it runs the
-    lifespan shutdown, and a stream never ends by itself: without this, shutdown
-    waited for the clients to hang up. The server's handler is chained, not replaced
-    (it is an asyncio signal handler, dispatched through the loop's wakeup fd).
+    uvicorn answers SIGTERM by waiting (up to ``timeout_graceful_shutdown``) for every
+    open response before it runs the lifespan shutdown, and a stream never ends by
+    itself: without this, shutdown waits for the clients to hang up. The server's handler
+    is chained, not replaced: it runs right after the streams are told to end.
     """
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -97,7 +97,7 @@ def app_from_env() -> Any:
         store=store,
         keys=load_keys(settings),
         external_ingester=external,
-        end_streams_on_signal=True,  # Granian runs the lifespan on the worker's main thread
+        end_streams_on_signal=True,  # uvicorn runs the lifespan on the worker's main thread
     )
     tune_gc()
     return app

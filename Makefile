@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SDIST  := .cache/sdist/pytracking2-0.4.6.tar.gz
 
-.PHONY: run test lint bench bench-server bench-webhooks clean
+.PHONY: run test lint bench bench-server bench-webhooks bench-ingest clean
 
 run: $(VENV)/.run-installed
 	$(BIN)/mailbeacon serve
@@ -34,6 +34,11 @@ bench-webhooks: | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y wrk; }
 	$(BIN)/python benchmarks/webhooks.py $(BENCH_WEBHOOKS_ARGS)
+
+# What the ingester and the database spend per hit moved into the database; no target (benchmarks/README.md).
+bench-ingest: | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/ingest.py $(BENCH_INGEST_ARGS)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

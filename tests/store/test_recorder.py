@@ -57,6 +57,39 @@ def test_sql_merge_matches_the_core_fold_in_any_batching(store: Store) -> None:
     assert view.recipients["r"] == expected
 
 
+def test_a_batch_of_many_messages_and_recipients_merges_like_the_core_fold(store: Store) -> None:
+    # On PostgreSQL each batch is one statement per table over arrays, in key order: every
+    # message and recipient must land in its own row, awkward ids included.
+    account = store.accounts.ensure(f"a-{uuid.uuid4().hex[:8]}").id
+    rnd = random.Random(7)
+    messages = ["plain", 'quo"te', "com,ma", "{braces}", "back\\slash", "NULL", "ünï 📬", " lead space"]
+    recipients = ["", "r@x.test", "NULL", 'q"r']
+    history = [
+        EventRow(account, rnd.choice(messages), rnd.choice(recipients), rnd.choice(list(EventType)).value,
+                 rnd.uniform(0, 100), classification=rnd.choice(list(Classification)).value)
+        for _ in range(400)
+    ]  # fmt: skip
+    cuts = sorted(rnd.sample(range(1, 400), 3))
+    batches = [history[a:b] for a, b in zip([0, *cuts], [*cuts, 400], strict=True)]
+    record_all(store, batches)
+    for message in messages:
+        first_batch = next(batch for batch in batches if any(r.message_id == message for r in batch))
+        view = store.messages.get(account, message)
+        mine = [row for row in history if row.message_id == message]
+        assert view is not None, message
+        # A message is created by the first batch that names it, at that batch's earliest event.
+        created = min(r.at for r in first_batch if r.message_id == message)
+        assert (view.message.registered, view.message.created_at) == (False, created)
+        assert set(view.recipients) == {row.recipient for row in mine}
+        for recipient, state in view.recipients.items():
+            facts = [
+                EventFacts(EventType(r.type), r.at, Classification(r.classification))
+                for r in mine
+                if r.recipient == recipient
+            ]
+            assert state == derive(facts), (message, recipient)
+
+
 def test_offline_messages_get_a_row_and_unknown_ids_stay_separate(store: Store) -> None:
     first = store.accounts.ensure(f"a-{uuid.uuid4().hex[:8]}").id
     second = store.accounts.ensure(f"b-{uuid.uuid4().hex[:8]}").id

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from mailbeacon.store.hitlog import BATCH, MAGIC
+
 from .harness import BROWSER, Server
 
 
@@ -92,9 +94,10 @@ def test_two_workers_record_every_answered_hit_and_read_each_others(fresh_server
     assert len(_committed(server, key, "w2-")) == 960
     # Each worker appends to a file of its own (named by its pid); both took some of the
     # eight connections (seen here: an even split).
-    sizes = [path.stat().st_size for path in (server.data_dir / "hits").glob("*.hits")]
-    assert len(sizes) == 2, sizes
-    assert all(size > 0 for size in sizes), sizes
+    # (A file is zero-filled ahead of its writer: the first frame, not the size, shows it wrote.)
+    firsts = [path.read_bytes()[len(MAGIC)] for path in (server.data_dir / "hits").glob("*.hits")]
+    assert len(firsts) == 2, firsts
+    assert firsts == [BATCH, BATCH], firsts
     server.stop(signal.SIGTERM)
     assert server.process is not None
     assert server.process.returncode is not None

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mailbeacon.store import EventRow, Store
-from mailbeacon.store.hitlog import END, SUFFIX, HitLog, writer_alive
+from mailbeacon.store.hitlog import BATCH, END, MAGIC, SUFFIX, HitLog, frame, has_unread, writer_alive
 from mailbeacon.store.ingest import Ingester, IngestLocked, pending_files
 from mailbeacon.store.schema import events, hitlog_positions, recipients
 
@@ -104,11 +104,46 @@ def test_a_restarted_ingester_resumes_where_the_last_commit_left_it(store: Store
     assert _count(store, "b") == 80
 
 
-def test_a_crashed_writers_torn_tail_is_dropped_and_its_file_removed(store: Store, tmp_path: Path) -> None:
+def _records(rows: list[EventRow]) -> bytes:
+    return b"".join(msgpack.packb(tuple(row)) for row in rows)
+
+
+def _batch(rows: list[EventRow]) -> bytes:
+    return frame(BATCH, _records(rows))
+
+
+def test_a_file_is_zero_filled_ahead_while_open_and_trimmed_when_closed(tmp_path: Path) -> None:
+    log = HitLog(tmp_path, fsync=True)
+    log.start()
+    assert all(_write(log, [_row(i, "z") for i in range(10)]))
+    assert log.path is not None
+    path = log.path
+    data = path.read_bytes()
+    whole = len(MAGIC) + len(_batch([_row(i, "z") for i in range(10)]))
+    assert data.startswith(MAGIC)
+    assert len(data) >= 1 << 20  # written ahead: later syncs overwrite blocks already on disk
+    assert data[whole:] == bytes(len(data) - whole)
+    log.stop()
+    assert path.read_bytes() == data[:whole] + frame(END)  # the fill is given back
+
+
+def test_has_unread_follows_the_writer_not_the_file_size(tmp_path: Path) -> None:
+    log = HitLog(tmp_path, fsync=False)
+    log.start()
+    assert log.path is not None
+    assert not has_unread(log.path, 0)  # a header and zeros: nothing to read
+    _write(log, [_row(0)])
+    assert has_unread(log.path, 0)
+    assert not has_unread(log.path, len(MAGIC) + len(_batch([_row(0)])))
+    log.stop()
+
+
+def test_a_crashed_writers_torn_frame_is_dropped_and_its_file_removed(store: Store, tmp_path: Path) -> None:
     path = tmp_path / f"01crash-{_dead_pid()}{SUFFIX}"
-    whole = b"".join(msgpack.packb(tuple(_row(i, "c"))) for i in range(20))
-    torn = msgpack.packb(tuple(_row(20, "c")))[:-7]  # the write the crash interrupted: never answered
-    path.write_bytes(whole + torn)
+    torn = _batch([_row(i, "c") for i in range(20, 25)])[
+        :-7
+    ]  # the write the crash interrupted: never answered
+    path.write_bytes(MAGIC + _batch([_row(i, "c") for i in range(20)]) + torn + bytes(5000))
     assert not writer_alive(path)
     ingester = store.ingester(tmp_path)
     ingester.acquire()
@@ -117,18 +152,86 @@ def test_a_crashed_writers_torn_tail_is_dropped_and_its_file_removed(store: Stor
     assert _count(store, "c") == 20
 
 
-def test_a_live_writers_partial_record_waits_for_the_rest(store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("seen", [3, 9, 40], ids=["half-a-header", "a-header", "part-of-the-payload"])
+def test_a_live_writers_frame_in_progress_waits_for_the_rest(store: Store, tmp_path: Path, seen: int) -> None:
+    # A reader may see part of a write: whatever part, it takes nothing until the frame is whole.
+    path = tmp_path / f"01live{seen}-{os.getpid()}{SUFFIX}"
+    prefix = f"d{seen}"
+    first, second = _batch([_row(0, prefix)]), _batch([_row(1, prefix), _row(2, prefix)])
+    path.write_bytes(MAGIC + first + second[:seen] + bytes(4096))
+    ingester = store.ingester(tmp_path)
+    ingester.acquire()
+    assert ingester.ingest_once() == 1
+    assert ingester.ingest_once() == 0
+    assert path.exists()
+    with path.open("r+b") as handle:
+        handle.seek(len(MAGIC) + len(first))
+        handle.write(second + frame(END))
+    assert ingester.drain() == 2
+    assert not path.exists()
+    assert _count(store, prefix) == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("checksum", frame(BATCH, b"\x93\x01\x02\x03")[:-1] + b"\x04"),  # and a written frame follows
+        ("kind", b"\x07" + bytes(8)),  # no such frame kind
+        ("msgpack", frame(BATCH, b"\xc1\xc1\xc1")),  # checksummed, but not msgpack
+        ("row", frame(BATCH, msgpack.packb(["not", "a", "row"]))),  # msgpack, but not an event row
+    ],
+)
+def test_a_damaged_file_is_moved_aside_keeping_what_came_before(
+    store: Store, tmp_path: Path, name: str, bad: bytes
+) -> None:
+    path = tmp_path / f"{name}-{os.getpid()}{SUFFIX}"  # a live writer: damage is not a torn tail
+    path.write_bytes(MAGIC + _batch([_row(0, name)]) + bad + _batch([_row(1, name)]) + frame(END))
+    ingester = store.ingester(tmp_path)
+    ingester.acquire()
+    assert ingester.drain() == 1
+    assert not path.exists()
+    assert (tmp_path / (path.name + ".bad")).exists()
+    assert _count(store, name) == 1
+
+
+# Files of the first format (no header, msgpack records back to back, a nil record at the
+# end) are still read: a crashed older server may have left some.
+
+
+def test_first_format_a_crashed_writers_torn_tail_is_dropped(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / f"01crash-{_dead_pid()}{SUFFIX}"
+    torn = msgpack.packb(tuple(_row(20, "g")))[:-7]
+    path.write_bytes(_records([_row(i, "g") for i in range(20)]) + torn)
+    ingester = store.ingester(tmp_path)
+    ingester.acquire()
+    assert ingester.drain() == 20
+    assert not path.exists()
+    assert _count(store, "g") == 20
+
+
+def test_first_format_a_live_writers_partial_record_waits_for_the_rest(store: Store, tmp_path: Path) -> None:
     path = tmp_path / f"01live-{os.getpid()}{SUFFIX}"
-    record = msgpack.packb(tuple(_row(0, "d")))
+    record = msgpack.packb(tuple(_row(0, "h")))
     path.write_bytes(record[:10])
     ingester = store.ingester(tmp_path)
     ingester.acquire()
     assert ingester.ingest_once() == 0
     with path.open("ab") as handle:
-        handle.write(record[10:] + END)
+        handle.write(record[10:] + msgpack.packb(None))
     assert ingester.drain() == 1
     assert not path.exists()
-    assert _count(store, "d") == 1
+    assert _count(store, "h") == 1
+
+
+def test_first_format_a_damaged_file_is_moved_aside(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / f"01bad-{_dead_pid()}{SUFFIX}"
+    path.write_bytes(msgpack.packb(tuple(_row(0, "i"))) + msgpack.packb(["not", "a", "row"]) + b"\xc1" * 40)
+    ingester = store.ingester(tmp_path)
+    ingester.acquire()
+    assert ingester.drain() == 1
+    assert not path.exists()
+    assert (tmp_path / (path.name + ".bad")).exists()
+    assert _count(store, "i") == 1
 
 
 def test_rotated_files_are_all_ingested_in_order(store: Store, tmp_path: Path) -> None:
@@ -142,17 +245,6 @@ def test_rotated_files_are_all_ingested_in_order(store: Store, tmp_path: Path) -
     ingester.drain()
     assert pending_files(tmp_path) == [log.path]  # only the open one is left
     assert _count(store, "e") == 200
-
-
-def test_a_damaged_file_is_moved_aside_keeping_what_came_before(store: Store, tmp_path: Path) -> None:
-    path = tmp_path / f"01bad-{_dead_pid()}{SUFFIX}"
-    path.write_bytes(msgpack.packb(tuple(_row(0, "f"))) + msgpack.packb(["not", "a", "row"]) + b"\xc1" * 40)
-    ingester = store.ingester(tmp_path)
-    ingester.acquire()
-    assert ingester.drain() == 1
-    assert not path.exists()
-    assert (tmp_path / (path.name + ".bad")).exists()
-    assert _count(store, "f") == 1
 
 
 def test_one_ingester_per_directory(store: Store, tmp_path: Path) -> None:

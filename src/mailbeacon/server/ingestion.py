@@ -15,14 +15,13 @@ was written when the read began.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
 from typing import Any, Final
 
 from mailbeacon.store import Store
-from mailbeacon.store.hitlog import HitLog
+from mailbeacon.store.hitlog import HitLog, has_unread
 from mailbeacon.store.ingest import Ingester, IngestLocked, log_positions, pending_files
 
 __all__ = ["Ingestion"]
@@ -75,15 +74,12 @@ class Ingestion:
             await asyncio.sleep(_POLL_SECONDS)
 
     def _behind(self) -> bool:
-        sizes: dict[str, int] = {}
-        for path in pending_files(self.directory):
-            with contextlib.suppress(FileNotFoundError):
-                sizes[path.name] = path.stat().st_size
-        if not sizes:
+        files = pending_files(self.directory)
+        if not files:
             return False
         with self.store.engine.connect() as connection:
             positions = log_positions(connection)
-        return any(positions.get(name, 0) < size for name, size in sizes.items())
+        return any(has_unread(path, positions.get(path.name, 0)) for path in files)
 
     def _lock(self) -> bool:
         # Several workers built without `serve` share one directory: whoever holds the lock ingests.

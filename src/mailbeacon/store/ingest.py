@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-import msgpack
 from sqlalchemy import select
 
-from mailbeacon.store.hitlog import SUFFIX, writer_alive
+from mailbeacon.store.hitlog import SUFFIX, DamagedLog, read_records, writer_alive
 from mailbeacon.store.recorder import EventRow, Recorder
 from mailbeacon.store.schema import hitlog_positions
 from mailbeacon.store.wakeup import HTTP, INGESTER, WakeReceiver, WakeSender
@@ -43,7 +42,6 @@ __all__ = ["IngestLocked", "Ingester", "log_positions", "pending_files"]
 
 log = logging.getLogger("mailbeacon.ingest")
 
-_READ_BYTES: Final = 4 * 1024 * 1024  # per file per round
 _BATCH_ROWS: Final = 5000
 _FIELDS: Final = len(EventRow._fields)
 _BUSY_ROWS: Final = 64  # a round this large means hits are arriving faster than one at a time
@@ -72,7 +70,7 @@ def log_positions(connection: Any) -> dict[str, int]:
 class _Read:
     path: Path
     start: int
-    end: int  # position after the last whole record read
+    end: int  # position after the last whole frame read
     rows: list[EventRow] = field(default_factory=list)
     complete: bool = False  # the end mark was read, or the writer is gone and nothing follows
 
@@ -183,37 +181,32 @@ class Ingester:
         start = self._positions.get(path.name, 0)
         alive = writer_alive(path)  # before reading: if it is gone now, all it wrote is in the file
         try:
-            with open(path, "rb") as handle:
-                handle.seek(start)
-                data = handle.read(_READ_BYTES)
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             return None
         read = _Read(path, start, start)
-        unpacker = msgpack.Unpacker(use_list=False, raw=False, strict_map_key=True)
-        unpacker.feed(data)
-        budget = _BATCH_ROWS
+        damage: DamagedLog | None = None
         try:
-            for record in unpacker:
-                if record is None:
-                    read.end = start + unpacker.tell()
-                    read.complete = True
-                    break
-                if not isinstance(record, tuple) or len(record) != _FIELDS:
-                    raise ValueError(f"a record is not an event row: {record!r:.200}")
-                read.rows.append(EventRow(*record))
-                read.end = start + unpacker.tell()
-                budget -= 1
-                if budget == 0:
-                    break
-        except ValueError as exc:  # msgpack's errors are ValueErrors too
-            self._quarantine(path, read, exc)
+            found = read_records(fd, start, max_records=_BATCH_ROWS)
+        except DamagedLog as exc:
+            found, damage = exc.read, exc
+        finally:
+            os.close(fd)
+        for record in found.records:
+            if not isinstance(record, tuple) or len(record) != _FIELDS:
+                damage = damage or DamagedLog(f"a record is not an event row: {record!r:.200}", found)
+                break
+            read.rows.append(EventRow(*record))
+        read.end = found.end
+        if damage is not None:
+            # Not a file this code wrote: keep it aside for a person, and keep what came before.
+            self._quarantine(path, read, damage)
             return read
-        if not alive and not read.complete and len(data) < _READ_BYTES and budget > 0:
-            read.complete = True  # a crashed writer: what is left after the last whole record is a torn tail
+        # A crashed writer: what follows the last whole frame is a torn one, or nothing.
+        read.complete = found.ended or (not alive and not found.more)
         return read
 
     def _quarantine(self, path: Path, read: _Read, exc: Exception) -> None:
-        # Not a file this code wrote: keep it aside for a person, keep what came before it.
         bad = path.with_name(path.name + ".bad")
         log.error("hit log %s is damaged after byte %d (%s); moved to %s", path, read.end, exc, bad)
         try:

@@ -114,6 +114,25 @@ def test_a_repeated_event_id_is_stored_once(store: Store) -> None:
     assert [e.type for e in view.events] == ["sent", "delivered"]
 
 
+def test_every_column_is_stored_as_given(store: Store) -> None:
+    """Hits go in by binary COPY on PostgreSQL: each field's type must survive the trip."""
+    account = store.accounts.ensure(f"a-{uuid.uuid4().hex[:8]}").id
+    full = EventRow(
+        account, "col-1", "ü@example.org", "clicked", 1_733_000_000.123456, link=3,
+        url="https://example.org/ä?q=1&r=€", classification="human", reasons="ua.browser pair",
+        confidence=0.875, method="GET", ip="2001:db8::1", user_agent="Mozilla/5.0 (X11) «test»",
+        headers='{"accept-language":"de-DE"}',
+    )  # fmt: skip
+    bare = EventRow(account, "col-2", "", "opened", 2.5)  # every optional field NULL
+    assert record_all(store, [[full, bare]]) == [True, True]
+    columns = ", ".join(EventRow._fields)
+    with store.engine.connect() as connection:
+        stored = connection.exec_driver_sql(
+            f"SELECT {columns} FROM mb_events WHERE account_id = '{account}' ORDER BY message_id"
+        ).all()
+    assert [EventRow(*row) for row in stored] == [full, bare]
+
+
 def test_stop_commits_what_is_queued(database_url: str) -> None:
     store = Store(database_url)
     store.upgrade()

@@ -123,7 +123,7 @@ def test_every_column_is_stored_as_given(store: Store) -> None:
         confidence=0.875, method="GET", ip="2001:db8::1", user_agent="Mozilla/5.0 (X11) «test»",
         headers='{"accept-language":"de-DE"}',
     )  # fmt: skip
-    bare = EventRow(account, "col-2", "", "opened", 2.5)  # every optional field NULL
+    bare = EventRow(account, "col-2", "", "opened", 2.5)  # every nullable field NULL
     assert record_all(store, [[full, bare]]) == [True, True]
     columns = ", ".join(EventRow._fields)
     with store.engine.connect() as connection:

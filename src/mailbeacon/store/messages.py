@@ -17,6 +17,7 @@ from sqlalchemy import Engine, and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from mailbeacon.core.status import RecipientState, Status, summarize
+from mailbeacon.store.engine import is_sqlite
 from mailbeacon.store.projection import state_from_row
 from mailbeacon.store.recorder import EVENT_ORDER_LOCK
 from mailbeacon.store.schema import events, links, message_tags, messages, recipients
@@ -150,7 +151,7 @@ class MessageStore:
         """Store a message with its recipients (``sent``), links and ``sent`` events in one transaction."""
         now = record.created_at or time.time()
         with self._engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
+            if not is_sqlite(self._engine):
                 # Before any write: the ingester takes it before its row locks, so must this.
                 connection.exec_driver_sql(EVENT_ORDER_LOCK)
             try:

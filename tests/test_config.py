@@ -107,3 +107,17 @@ def test_background_nice_defaults_to_10_and_takes_0_to_19() -> None:
 def test_background_nice_out_of_range_says_what_is_allowed(value: str, why: str) -> None:
     with pytest.raises(ConfigError, match=f"MAILBEACON_BACKGROUND_NICE must be .*{why}"):
         Settings.from_env({"MAILBEACON_BACKGROUND_NICE": value})
+
+
+def test_background_max_lag_defaults_to_5_seconds_and_0_turns_the_idle_class_off() -> None:
+    assert Settings.from_env({}).background_max_lag == 5.0
+    assert Settings.from_env({"MAILBEACON_BACKGROUND_MAX_LAG": "0"}).background_max_lag == 0.0
+    assert Settings.from_env({"MAILBEACON_BACKGROUND_MAX_LAG": " 2.5 "}).background_max_lag == 2.5
+
+
+@pytest.mark.parametrize(
+    ("value", "why"), [("-1", "0 or a positive"), ("nan", "0 or a positive"), ("soon", "number")]
+)
+def test_background_max_lag_says_what_is_allowed(value: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=f"MAILBEACON_BACKGROUND_MAX_LAG must be .*{why}"):
+        Settings.from_env({"MAILBEACON_BACKGROUND_MAX_LAG": value})

@@ -62,6 +62,7 @@ class Settings:
     webhook_disable_after: float = 5 * 86400.0
     stream_heartbeat: float = 15.0
     background_nice: int = 10  # the ingester process's niceness under `serve`
+    background_max_lag: float = 5.0  # seconds behind the hits before it leaves the idle class; 0: never idle
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "MAILBEACON_") -> Settings:
@@ -91,6 +92,7 @@ class Settings:
             webhook_disable_after=_positive(env, prefix + "WEBHOOK_DISABLE_AFTER", 5 * 86400.0),
             stream_heartbeat=_positive(env, prefix + "STREAM_HEARTBEAT", 15.0),
             background_nice=_niceness(env, prefix + "BACKGROUND_NICE", 10),
+            background_max_lag=_non_negative(env, prefix + "BACKGROUND_MAX_LAG", 5.0),
         )
 
     @property
@@ -265,6 +267,19 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
     if not seconds > 0:
         raise ConfigError(f"{name} must be positive, not {value!r}")
+    return seconds
+
+
+def _non_negative(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not 0 <= seconds < float("inf"):  # also refuses nan
+        raise ConfigError(f"{name} must be 0 or a positive number of seconds, not {value!r}")
     return seconds
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
 from mailbeacon import KeyRing
+from mailbeacon.store.priority import can_leave_idle
 
 from .harness import Server
 
@@ -66,3 +70,30 @@ def test_db_upgrade_and_bad_settings_fail_in_one_line(fresh_server: Server) -> N
     assert failed.stderr.strip().splitlines() == [
         "Error: MAILBEACON_PRIVACY must be one of full, anonymized, minimal, not 'everything'"
     ]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not can_leave_idle(), reason="needs CAP_SYS_NICE or RLIMIT_NICE (root has it)")
+@pytest.mark.parametrize(("max_lag", "policy"), [(None, "SCHED_IDLE"), ("0", "SCHED_OTHER")])
+def test_the_ingester_runs_in_the_idle_class_unless_told_not_to(
+    fresh_server: Server, max_lag: str | None, policy: str
+) -> None:
+    if max_lag is not None:
+        fresh_server.extra_env["MAILBEACON_BACKGROUND_MAX_LAG"] = max_lag
+    fresh_server.start()
+    assert fresh_server.process is not None
+    (ingester,) = _children(fresh_server.process.pid)  # one HTTP worker: the only child is the ingester
+    assert os.sched_getscheduler(ingester) == getattr(os, policy)
+    assert os.getpriority(os.PRIO_PROCESS, ingester) == 10  # its niceness, for when it leaves the class
+    assert os.sched_getscheduler(fresh_server.process.pid) == os.SCHED_OTHER  # requests never wait on it
+    # and it still ingests: a hit reaches the API
+    assert _opened_event(fresh_server, "Agent/1")["type"] == "opened"

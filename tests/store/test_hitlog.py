@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -261,3 +262,18 @@ def test_a_record_is_refused_after_stop(tmp_path: Path) -> None:
     log.start()
     log.stop()
     assert _write(log, [_row(0)]) == [False]
+
+
+def test_each_round_reports_how_far_behind_the_hits_it_is(store: Store, tmp_path: Path) -> None:
+    log = HitLog(tmp_path, fsync=False)
+    log.start()
+    now = time.time()
+    _write(log, [_row(i, "lag")._replace(at=now - 30 + i) for i in range(3)])  # the oldest is 30 s old
+    ingester = store.ingester(tmp_path)
+    ingester.acquire()
+    seen: list[float] = []
+    ingester.after_round = seen.append
+    ingester.run(lambda: len(seen) >= 2, idle=0.001)
+    assert 29 < seen[0] < 40  # the round's oldest hit, not its newest
+    assert seen[1] == 0.0  # a round with nothing to read is not behind
+    assert _count(store, "lag") == 3

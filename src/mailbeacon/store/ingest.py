@@ -34,6 +34,7 @@ from typing import IO, Any, Final
 from sqlalchemy import select
 
 from mailbeacon.store.hitlog import SUFFIX, DamagedLog, read_records, writer_alive
+from mailbeacon.store.priority import BackgroundPriority
 from mailbeacon.store.recorder import EventRow, Recorder
 from mailbeacon.store.schema import hitlog_positions
 from mailbeacon.store.wakeup import HTTP, INGESTER, WakeReceiver, WakeSender
@@ -94,6 +95,8 @@ class Ingester:
         self.idle_work: Callable[[], bool] | None = None  # work for the lulls (the reviser's); True if done
         self.final_work: Callable[[], bool] | None = None  # the same at shutdown, if it differs
         self.failed_rounds = 0  # consecutive rounds whose commit failed (the database is down, ...)
+        self.lag = 0.0  # age in seconds of the last round's oldest hit (0 when it had none)
+        self.after_round: Callable[[float], None] | None = None  # called with ``lag`` (store.priority)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -122,6 +125,9 @@ class Ingester:
                 self._positions = log_positions(connection)
         reads = [read for path in pending_files(self.directory) if (read := self._read(path)) is not None]
         rows = [row for read in reads for row in read.rows]
+        # Each file is in time order, so its first row is its oldest.
+        oldest = min((read.rows[0].at for read in reads if read.rows), default=None)
+        self.lag = 0.0 if oldest is None else max(0.0, time.time() - oldest)
         moved = [read for read in reads if read.end != read.start]
         if moved:
             positions = [(read.path.name, read.end) for read in moved]
@@ -153,6 +159,8 @@ class Ingester:
         worker): a round runs on the loop's thread, and the loop gets a turn after each."""
         while not stop():
             rows = self.ingest_once()
+            if self.after_round is not None:
+                self.after_round(self.lag)
             if rows == 0:
                 if not self.failed_rounds and self.idle_work is not None and self.idle_work():
                     await asyncio.sleep(0)
@@ -266,6 +274,9 @@ def run_process(parent: int, stop: Any, ready: Any) -> None:
     # the tracking throughput under load. Where cores are free, it changes nothing.
     with contextlib.suppress(OSError):
         os.nice(settings.background_nice)
+    priority = BackgroundPriority(settings.background_max_lag)  # store.priority says why
+    priority.start()
+    ingester.after_round = priority.after_round
     ingester.idle_work = lambda: store.reviser.run_pending(0.05, settle=0.25)
     ingester.final_work = lambda: store.reviser.run_pending(0.05)
     delivery = _delivery_worker(store, settings)

@@ -1,0 +1,112 @@
+"""The ingester's CPU priority: out of the request path's way while it keeps up.
+
+A hit is durable once it is in the hit log (``store.hitlog``); the database may
+trail it. So ``mailbeacon serve``'s ingester process (``store.ingest``) runs in
+Linux's idle scheduling class (``SCHED_IDLE``) while it keeps up: it gets a core
+only when nothing else wants one, and a task that wakes takes the core from it at
+once, where niceness only gives it a smaller share. Measured with ``wrk -t1
+-c64`` on two cores, each class in turn (``docs/server.md``): the server
+answered more hits a second in the idle class, and the HTTP worker and the
+ingester each spent less CPU per hit.
+
+The idle class alone could starve the ingester under an overload that lasts,
+and the database would fall further behind for as long as it lasts. So once a
+round's oldest hit is more than ``max_lag`` seconds old, the ingester returns
+to the normal class at its niceness and shares the CPU with the request path
+as it did before; it goes back to the idle class once it has caught up (a
+round's oldest hit younger than a quarter of ``max_lag``). A burst is absorbed
+in the hit log for up to ``max_lag``; past that, the server gives up the extra
+throughput to store hits. Where hits arrive faster than the machine can store
+them even then, the database trails until the load eases, as it did before
+(the hits are durable in the hit log meanwhile).
+
+Linux lets a thread leave the idle class only with ``CAP_SYS_NICE`` or a
+``RLIMIT_NICE`` that allows its niceness (systemd ``LimitNICE=+10``, docker
+``--ulimit nice=10``). ``start`` tries that first, on a thread of its own (the
+class belongs to a thread): without it the ingester stays in the normal class at
+its niceness, as a ``max_lag`` of 0 asks, and the log says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Final
+
+__all__ = ["BackgroundPriority", "can_leave_idle"]
+
+log = logging.getLogger("mailbeacon.priority")
+
+_IDLE: Final[int | None] = getattr(os, "SCHED_IDLE", None)  # Linux only
+_OTHER: Final[int] = getattr(os, "SCHED_OTHER", 0)
+_CATCH_UP: Final = 0.25  # back to the idle class below this share of max_lag
+
+
+def _set(policy: int) -> None:
+    os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: the calling thread
+
+
+def can_leave_idle() -> bool:
+    """Whether this thread could enter the idle class and leave it again (tried on a new
+    thread, which has this one's class and niceness, so this one is left as it is)."""
+    if _IDLE is None:
+        return False
+    outcome: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            _set(_IDLE)
+            _set(_OTHER)
+        except OSError:
+            outcome.append(False)
+        else:
+            outcome.append(True)
+
+    probe = threading.Thread(target=attempt, name="mailbeacon-priority-probe")
+    probe.start()
+    probe.join()
+    return outcome == [True]
+
+
+class BackgroundPriority:
+    """The calling thread's scheduling class, by how far behind the hits it is.
+
+    ``start`` once, from the thread that ingests; then ``after_round(lag)`` after every
+    round, with the age in seconds of the round's oldest hit (0 when it had none)."""
+
+    def __init__(self, max_lag: float) -> None:
+        self.max_lag = max_lag
+        self.enabled = False  # the idle class is in use (start found it can be left again)
+        self.idle = False  # in the idle class now
+        self._idle_policy = _OTHER  # SCHED_IDLE once start found it usable
+        self.switches = 0  # times it left or re-entered the idle class, for the log and tests
+
+    def start(self) -> bool:
+        """Enter the idle class, if ``max_lag`` asks for it and the thread may leave it again."""
+        if self.max_lag <= 0 or _IDLE is None:
+            return False
+        if not can_leave_idle():
+            log.info(
+                "the ingester stays in the normal scheduling class: leaving the idle class needs "
+                "CAP_SYS_NICE or a higher RLIMIT_NICE (MAILBEACON_BACKGROUND_MAX_LAG, docs/configuration.md)"
+            )
+            return False
+        self._idle_policy = _IDLE
+        _set(_IDLE)
+        self.enabled = self.idle = True
+        return True
+
+    def after_round(self, lag: float) -> None:
+        if not self.enabled:
+            return
+        if self.idle and lag > self.max_lag:
+            _set(_OTHER)
+            self.idle = False
+            self.switches += 1
+            log.info("the ingester is %.1f s behind the hits: it shares the CPU with requests now", lag)
+        elif not self.idle and lag < self.max_lag * _CATCH_UP:
+            _set(self._idle_policy)
+            self.idle = True
+            self.switches += 1
+            log.info("the ingester has caught up: it runs when the CPU is idle again")

@@ -92,7 +92,7 @@ class Settings:
             webhook_disable_after=_positive(env, prefix + "WEBHOOK_DISABLE_AFTER", 5 * 86400.0),
             stream_heartbeat=_positive(env, prefix + "STREAM_HEARTBEAT", 15.0),
             background_nice=_niceness(env, prefix + "BACKGROUND_NICE", 10),
-            background_max_lag=_non_negative(env, prefix + "BACKGROUND_MAX_LAG", 5.0),
+            background_max_lag=_positive(env, prefix + "BACKGROUND_MAX_LAG", 5.0, zero=True),
         )
 
     @property
@@ -257,7 +257,8 @@ def generate_keyring(key_id: str = "k1") -> KeyRing:
     return KeyRing([Key(key_id, secrets.token_bytes(32))])
 
 
-def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+def _positive(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
+    """Seconds above 0 (or, with ``zero``, 0 too, and then nothing infinite or nan)."""
     value = env.get(name, "").strip()
     if not value:
         return default
@@ -265,21 +266,11 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
-    if not seconds > 0:
+    if zero:
+        if not 0 <= seconds < float("inf"):  # also refuses nan
+            raise ConfigError(f"{name} must be 0 or a positive number of seconds, not {value!r}")
+    elif not seconds > 0:
         raise ConfigError(f"{name} must be positive, not {value!r}")
-    return seconds
-
-
-def _non_negative(env: Mapping[str, str], name: str, default: float) -> float:
-    value = env.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
-    if not 0 <= seconds < float("inf"):  # also refuses nan
-        raise ConfigError(f"{name} must be 0 or a positive number of seconds, not {value!r}")
     return seconds
 
 

@@ -77,9 +77,8 @@ class BackgroundPriority:
 
     def __init__(self, max_lag: float) -> None:
         self.max_lag = max_lag
-        self.enabled = False  # the idle class is in use (start found it can be left again)
+        self._idle_class: int | None = None  # SCHED_IDLE once start found it can be left again
         self.idle = False  # in the idle class now
-        self._idle_policy = _OTHER  # SCHED_IDLE once start found it usable
         self.switches = 0  # times it left or re-entered the idle class, for the log and tests
 
     def start(self) -> bool:
@@ -92,13 +91,13 @@ class BackgroundPriority:
                 "CAP_SYS_NICE or a higher RLIMIT_NICE (MAILBEACON_BACKGROUND_MAX_LAG, docs/configuration.md)"
             )
             return False
-        self._idle_policy = _IDLE
+        self._idle_class = _IDLE
         _set(_IDLE)
-        self.enabled = self.idle = True
+        self.idle = True
         return True
 
     def after_round(self, lag: float) -> None:
-        if not self.enabled:
+        if self._idle_class is None:
             return
         if self.idle and lag > self.max_lag:
             _set(_OTHER)
@@ -106,7 +105,7 @@ class BackgroundPriority:
             self.switches += 1
             log.info("the ingester is %.1f s behind the hits: it shares the CPU with requests now", lag)
         elif not self.idle and lag < self.max_lag * _CATCH_UP:
-            _set(self._idle_policy)
+            _set(self._idle_class)
             self.idle = True
             self.switches += 1
             log.info("the ingester has caught up: it runs when the CPU is idle again")

@@ -277,3 +277,20 @@ def test_each_round_reports_how_far_behind_the_hits_it_is(store: Store, tmp_path
     assert 29 < seen[0] < 40  # the round's oldest hit, not its newest
     assert seen[1] == 0.0  # a round with nothing to read is not behind
     assert _count(store, "lag") == 3
+
+
+def test_a_busy_round_waits_as_long_as_pause_after_asks(store: Store, tmp_path: Path) -> None:
+    log = HitLog(tmp_path, fsync=False)
+    log.start()
+    _write(log, [_row(i, "paced") for i in range(100)])  # a busy round: 64 rows or more
+    ingester = store.ingester(tmp_path)
+    ingester.acquire()
+    took: list[float] = []
+    rounds: list[float] = []
+    ingester.pause_after = lambda seconds: took.append(seconds) or 0.3
+    ingester.after_round = lambda _lag: rounds.append(time.monotonic())
+    ingester.run(lambda: len(rounds) >= 2, idle=0.001)
+    assert len(took) == 1  # asked once, after the busy round,
+    assert took[0] > 0  # with its duration
+    assert rounds[1] - rounds[0] >= 0.3  # and the next round waited that long
+    assert _count(store, "paced") == 100

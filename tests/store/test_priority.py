@@ -86,3 +86,21 @@ def _child(rlimit_nice: int) -> str:
 def test_without_the_right_to_leave_idle_it_never_enters_it() -> None:
     # RLIMIT_NICE 0 and no CAP_SYS_NICE: a thread in the idle class could never come back.
     assert _child(0) == "False False True"
+
+
+def test_pacing_waits_as_long_as_a_round_took_while_keeping_up_and_not_once_behind() -> None:
+    priority = BackgroundPriority(max_lag=4.0, pace=True)  # without start: the class stays as it is
+    pauses = []
+    for lag in (1.0, 4.5, 2.0, 0.9, 0.0):  # keeping up, behind, catching up, caught up, at rest
+        priority.after_round(lag)
+        pauses.append(priority.pause(0.03))
+    assert pauses == [0.03, 0.0, 0.0, 0.03, 0.03]
+    assert priority.switches == 0  # pacing alone never touches the class
+    assert not priority.idle
+
+
+@pytest.mark.parametrize(("max_lag", "pace"), [(4.0, False), (0.0, True)])
+def test_no_pacing_for_sqlite_or_with_a_max_lag_of_0(max_lag: float, pace: bool) -> None:
+    priority = BackgroundPriority(max_lag=max_lag, pace=pace)
+    priority.after_round(0.5)
+    assert priority.pause(0.03) == 0.0

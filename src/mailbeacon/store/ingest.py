@@ -33,6 +33,7 @@ from typing import IO, Any, Final
 
 from sqlalchemy import select
 
+from mailbeacon.store.engine import is_sqlite
 from mailbeacon.store.hitlog import SUFFIX, DamagedLog, read_records, writer_alive
 from mailbeacon.store.priority import BackgroundPriority
 from mailbeacon.store.recorder import EventRow, Recorder
@@ -97,6 +98,8 @@ class Ingester:
         self.failed_rounds = 0  # consecutive rounds whose commit failed (the database is down, ...)
         self.lag = 0.0  # age in seconds of the last round's oldest hit (0 when it had none)
         self.after_round: Callable[[float], None] | None = None  # called with ``lag`` (store.priority)
+        # Seconds to wait after a busy round, given the seconds it took (store.priority's pacing).
+        self.pause_after: Callable[[float], float] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -158,7 +161,9 @@ class Ingester:
         """``run`` on a running event loop, which it shares with other work (the delivery
         worker): a round runs on the loop's thread, and the loop gets a turn after each."""
         while not stop():
+            started = time.perf_counter()
             rows = self.ingest_once()
+            took = time.perf_counter() - started
             if self.after_round is not None:
                 self.after_round(self.lag)
             if rows == 0:
@@ -174,7 +179,8 @@ class Ingester:
                 # SQLite full: the ingester's CPU went from ~0.7 to ~0.47 of a core, and the
                 # server answered ~8 % more hits; a trickle (under _BUSY_ROWS a round) is
                 # still ingested at once.
-                await asyncio.sleep(_BUSY_PAUSE)
+                paced = self.pause_after(took) if self.pause_after is not None else 0.0
+                await asyncio.sleep(max(_BUSY_PAUSE, paced))
             else:
                 await asyncio.sleep(0)
         self.drain()
@@ -274,9 +280,11 @@ def run_process(parent: int, stop: Any, ready: Any) -> None:
     # the tracking throughput under load. Where cores are free, it changes nothing.
     with contextlib.suppress(OSError):
         os.nice(settings.background_nice)
-    priority = BackgroundPriority(settings.background_max_lag)  # store.priority says why
+    # store.priority says why; SQLite's work is this process's own, in the idle class.
+    priority = BackgroundPriority(settings.background_max_lag, pace=not is_sqlite(store.engine))
     priority.start()
     ingester.after_round = priority.after_round
+    ingester.pause_after = priority.pause
     ingester.idle_work = lambda: store.reviser.run_pending(0.05, settle=0.25)
     ingester.final_work = lambda: store.reviser.run_pending(0.05)
     delivery = _delivery_worker(store, settings)

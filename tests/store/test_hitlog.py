@@ -14,8 +14,19 @@ import msgpack
 import pytest
 from sqlalchemy import func, select
 
+from mailbeacon.server import ingestion as ingestion_module
+from mailbeacon.server.ingestion import Ingestion
 from mailbeacon.store import EventRow, Store
-from mailbeacon.store.hitlog import BATCH, END, MAGIC, SUFFIX, HitLog, frame, has_unread, writer_alive
+from mailbeacon.store.hitlog import (
+    BATCH,
+    END,
+    MAGIC,
+    SUFFIX,
+    HitLog,
+    frame,
+    writer_alive,
+    written_end,
+)
 from mailbeacon.store.ingest import Ingester, IngestLocked, pending_files
 from mailbeacon.store.schema import events, hitlog_positions, recipients
 
@@ -128,14 +139,57 @@ def test_a_file_is_zero_filled_ahead_while_open_and_trimmed_when_closed(tmp_path
     assert path.read_bytes() == data[:whole] + frame(END)  # the fill is given back
 
 
-def test_has_unread_follows_the_writer_not_the_file_size(tmp_path: Path) -> None:
+def test_written_end_is_where_the_written_frames_end(tmp_path: Path) -> None:
     log = HitLog(tmp_path, fsync=False)
     log.start()
-    assert log.path is not None
-    assert not has_unread(log.path, 0)  # a header and zeros: nothing to read
+    path = log.path
+    assert path is not None
+    assert written_end(path, 0) == len(MAGIC)  # a header and zeros: nothing written
     _write(log, [_row(0)])
-    assert has_unread(log.path, 0)
-    assert not has_unread(log.path, len(MAGIC) + len(_batch([_row(0)])))
+    first = len(MAGIC) + len(_batch([_row(0)]))
+    _write(log, [_row(1), _row(2)])
+    second = first + len(_batch([_row(1), _row(2)]))
+    assert written_end(path, 0) == second  # the zero fill after it is not counted
+    assert written_end(path, first) == second  # from a committed position on
+    assert written_end(path, second) == second
+    log.stop()
+    assert written_end(path, second) == second + len(frame(END))  # the end frame too
+    path.unlink()
+    assert written_end(path, 0) == 0  # gone: read to its end and deleted
+
+
+def test_an_api_read_waits_for_the_hits_written_before_it_not_for_later_ones(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingestion_module, "_WAIT_SECONDS", 0.5)
+    log = HitLog(tmp_path, fsync=False)
+    log.start()
+    path = log.path
+    assert path is not None
+    _write(log, [_row(i, "before") for i in range(3)])
+    before_read = written_end(path, 0)
+    waiting = Ingestion(store, tmp_path, fsync=False, external=True)  # an ingester in another process
+
+    def commit_position(position: int) -> None:  # what that ingester commits with the events it read
+        with store.engine.begin() as connection:
+            connection.execute(hitlog_positions.delete().where(hitlog_positions.c.name == path.name))
+            connection.execute(hitlog_positions.insert().values(name=path.name, position=position))
+
+    async def read(position: int | None) -> float:
+        started = time.monotonic()
+        task = asyncio.create_task(waiting.caught_up())
+        await asyncio.sleep(0.05)  # the read has begun: it knows what was written so far
+        await asyncio.gather(*(log.record(_row(i, "after")) for i in range(3)))  # hits after it began
+        if position is not None:
+            commit_position(position)
+        await task
+        return time.monotonic() - started
+
+    # The hits before the read are ingested, the later ones not: the read goes on at once.
+    assert asyncio.run(read(before_read)) < 0.4
+    # Part of them only: it waits, until the deadline (then answers from the database).
+    commit_position(len(MAGIC))
+    assert asyncio.run(read(before_read - 1)) >= 0.5
     log.stop()
 
 

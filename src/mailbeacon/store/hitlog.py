@@ -56,9 +56,9 @@ __all__ = [
     "HitLog",
     "Read",
     "frame",
-    "has_unread",
     "read_records",
     "writer_alive",
+    "written_end",
 ]
 
 log = logging.getLogger("mailbeacon.hitlog")
@@ -314,13 +314,24 @@ def _read_legacy(fd: int, start: int, max_records: int) -> Read:
     return read
 
 
-def has_unread(path: Path, position: int) -> bool:
-    """Whether ``path`` holds anything written after ``position`` (a committed read position)."""
+def written_end(path: Path, position: int) -> int:
+    """Where the frames written to ``path`` so far end, found by walking their headers from
+    ``position`` (a committed read position): a reader that has reached it has read every
+    hit answered before this call. A frame whose header is seen counts, even while its
+    payload is still being written. 0 if the file is gone; a first-format file's size."""
     try:
         with open(path, "rb") as handle:
             fd = handle.fileno()
             if os.pread(fd, len(MAGIC), 0) != MAGIC:
-                return os.fstat(fd).st_size > position
-            return os.pread(fd, 1, max(position, len(MAGIC))) not in (b"", b"\0")
+                return os.fstat(fd).st_size
+            end = max(position, len(MAGIC))
+            while len(header := os.pread(fd, _HEADER.size, end)) == _HEADER.size:
+                kind, length, _ = _HEADER.unpack(header)
+                if kind not in (BATCH, END) or length > _MAX_PAYLOAD:
+                    break  # the zero fill (not written yet), or bytes the ingester will judge
+                end += _HEADER.size + length
+                if kind == END:
+                    break
+            return end
     except FileNotFoundError:
-        return False
+        return 0

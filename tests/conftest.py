@@ -6,6 +6,7 @@ import pytest
 
 from guard.plugin import activate, pytest_runtest_makereport, pytest_sessionfinish
 from mailbeacon import Key, KeyRing, Tracker
+from mailbeacon.store import Store
 
 # No packet leaves this machine during the tests, from this process or any it starts
 # (tests/guard/loopback_guard.py says how); these hooks fail a test the guard refused.
@@ -31,6 +32,7 @@ def tracker(ring: KeyRing) -> Tracker:
 # PostgreSQL server of the test machine (a fresh database per session). Without PostgreSQL
 # those runs skip, except with CI=true, where they fail: CI must not go green by skipping.
 
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -51,24 +53,31 @@ def _postgres_or_skip() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for this session, dropped at the end."""
+@contextlib.contextmanager
+def scratch_postgres_database(prefix: str, options: str = "") -> Iterator[str]:
+    """A new PostgreSQL database named ``prefix`` and a random suffix, created with ``options``
+    (``CREATE DATABASE name options``), dropped afterwards; yields its URL."""
     import psycopg
     from psycopg import sql
 
-    _postgres_or_skip()
-    name = f"mb_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = POSTGRES_URL.rpartition("/")
+        connection.execute(sql.SQL("CREATE DATABASE {} " + options).format(sql.Identifier(name)))
     try:
-        yield f"{base}/{name}"
+        yield f"{POSTGRES_URL.rpartition('/')[0]}/{name}"
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
             connection.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for this session, dropped at the end."""
+    _postgres_or_skip()
+    with scratch_postgres_database("mb_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -89,16 +98,30 @@ def own_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'own.db'}"
         return
-    import psycopg
-    from psycopg import sql
+    with scratch_postgres_database("mb_own") as url:
+        yield url
 
-    admin = POSTGRES_URL
-    name = f"mb_own_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+# -- a started store -------------------------------------------------------------------------------
+
+
+def _started(url: str) -> Iterator[Store]:
+    opened = Store(url)
+    opened.upgrade()
+    opened.start()
     try:
-        yield f"{admin.rpartition('/')[0]}/{name}"
+        yield opened
     finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            connection.execute(drop.format(sql.Identifier(name)))
+        opened.close()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A started store on the session's database, closed after the test."""
+    yield from _started(database_url)
+
+
+@pytest.fixture
+def own_store(own_database_url: str) -> Iterator[Store]:
+    """A started store on a database of this test's own, closed after the test."""
+    yield from _started(own_database_url)

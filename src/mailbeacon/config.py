@@ -62,7 +62,7 @@ class Settings:
     webhook_disable_after: float = 5 * 86400.0
     stream_heartbeat: float = 15.0
     background_nice: int = 10  # the ingester process's niceness under `serve`
-    background_max_lag: float = 5.0  # seconds behind the hits before it leaves the idle class; 0: never idle
+    background_max_lag: float = 5.0  # seconds behind before the ingester stops yielding; 0: never yields
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "MAILBEACON_") -> Settings:

@@ -8,25 +8,12 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 
 from mailbeacon.server.stream import StreamFilter, StreamHub
 from mailbeacon.store import EventRow, Store
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store(database_url)
-    opened.upgrade()
-    opened.start()
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_an_idle_hub_reads_nothing_and_the_first_stream_starts_after_the_newest_event(store: Store) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -14,17 +13,11 @@ from mailbeacon.store.schema import webhook_deliveries
 
 
 @pytest.fixture
-def store(own_database_url: str) -> Iterator[Store]:
-    """A store on a database of this test's own: the session's webhook server runs a worker on
-    the shared one, which claims any account's pending deliveries (once it took both of a
-    test's two deliveries first, and the claim here found none)."""
-    opened = Store(own_database_url)
-    opened.upgrade()
-    opened.start()
-    try:
-        yield opened
-    finally:
-        opened.close()
+def store(own_store: Store) -> Store:
+    """A database of this test's own: the session's webhook server runs a worker on the shared
+    one, which claims any account's pending deliveries (once it took both of a test's two
+    deliveries first, and the claim here found none)."""
+    return own_store
 
 
 def _claim_all(store: Store, n: int) -> list[Claimed]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 
-from conftest import POSTGRES_URL
+from conftest import scratch_postgres_database
 from mailbeacon.store import Store, migrate
 from mailbeacon.store.engine import make_engine
 from mailbeacon.store.messages import MessageFilter
@@ -59,20 +58,10 @@ def linguistic_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'own.db'}"
         return
-    import psycopg
-    from psycopg import sql
-
-    name = f"mb_icu_{uuid.uuid4().hex[:12]}"
-    create = "CREATE DATABASE {} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' TEMPLATE template0"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(sql.SQL(create).format(sql.Identifier(name)))
-    try:
-        yield f"{POSTGRES_URL.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with scratch_postgres_database(
+        "mb_icu", "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' TEMPLATE template0"
+    ) as url:
+        yield url
 
 
 def test_0006_identifiers_sort_byte_by_byte_on_both_databases(linguistic_database_url: str) -> None:

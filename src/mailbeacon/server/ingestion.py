@@ -68,34 +68,32 @@ class Ingestion:
         # What is written now, not what is unread at each poll: under a steady stream of hits
         # there is nearly always a newer frame unread, and reads waited for a lull (up to the
         # deadline: 0.1-0.9 s a read at ~2,000 hits a second in a local test).
-        waiting = self._written()
-        while waiting := self._still_unread(waiting):
+        waiting = self._unread(dict.fromkeys(pending_files(self.directory)))
+        while waiting:
             if time.monotonic() > deadline:
                 log.warning(
                     "the ingester is more than %.0f s behind; answering from the database", _WAIT_SECONDS
                 )
                 return
             await asyncio.sleep(_POLL_SECONDS)
+            waiting = self._unread(waiting)
 
-    def _written(self) -> dict[Path, int]:
-        """Each hit log file with frames not yet ingested, and where its written frames end."""
-        files = pending_files(self.directory)
-        if not files:
-            return {}
-        with self.store.engine.connect() as connection:
-            positions = log_positions(connection)
-        return {path: written_end(path, positions.get(path.name, 0)) for path in files}
-
-    def _still_unread(self, ends: dict[Path, int]) -> dict[Path, int]:
-        """The files of ``ends`` whose committed read position has not reached their end."""
+    def _unread(self, ends: dict[Path, int | None]) -> dict[Path, int | None]:
+        """The files of ``ends`` whose committed read position is short of their end; an end of
+        None is found first: where the file's written frames end now."""
         if not ends:
             return {}
         with self.store.engine.connect() as connection:
             positions = log_positions(connection)
-        # A deleted file was read to its end (the ingester deletes the file before its position).
-        return {
-            path: end for path, end in ends.items() if positions.get(path.name, 0) < end and path.exists()
-        }
+        unread: dict[Path, int | None] = {}
+        for path, end in ends.items():
+            position = positions.get(path.name, 0)
+            if end is None:
+                end = written_end(path, position)
+            # A deleted file was read to its end (the ingester deletes the file before its position).
+            if position < end and path.exists():
+                unread[path] = end
+        return unread
 
     def _lock(self) -> bool:
         # Several workers built without `serve` share one directory: whoever holds the lock ingests.

@@ -94,9 +94,13 @@ class BackgroundPriority:
         self.max_lag = max_lag
         self._pace = pace and max_lag > 0
         self._idle_class: int | None = None  # SCHED_IDLE once start found it can be left again
-        self.idle = False  # in the idle class now
         self.behind = False  # past max_lag, until caught up: no yielding then
         self.switches = 0  # times it left or re-entered the idle class, for the log and tests
+
+    @property
+    def idle(self) -> bool:
+        """Whether the thread is in the idle class now."""
+        return self._idle_class is not None and not self.behind
 
     def start(self) -> bool:
         """Enter the idle class, if ``max_lag`` asks for it and the thread may leave it again."""
@@ -110,26 +114,22 @@ class BackgroundPriority:
             return False
         self._idle_class = _IDLE
         _set(_IDLE)
-        self.idle = True
         return True
 
     def after_round(self, lag: float) -> None:
         if self._idle_class is None and not self._pace:
-            return
+            return  # nothing yields, so nothing changes
         if not self.behind and lag > self.max_lag:
             self.behind = True
-            if self._idle_class is not None:
-                _set(_OTHER)
-                self.idle = False
-                self.switches += 1
             log.info("the ingester is %.1f s behind the hits: it shares the CPU with requests now", lag)
         elif self.behind and lag < self.max_lag * _CATCH_UP:
             self.behind = False
-            if self._idle_class is not None:
-                _set(self._idle_class)
-                self.idle = True
-                self.switches += 1
             log.info("the ingester has caught up: it yields to requests again")
+        else:
+            return
+        if self._idle_class is not None:
+            _set(_OTHER if self.behind else self._idle_class)
+            self.switches += 1
 
     def pause(self, took: float) -> float:
         """Seconds to wait after a busy round that took ``took``: as long again while pacing

@@ -63,13 +63,13 @@ IDENTIFIERS: dict[str, dict[str, int]] = {
 }
 
 
-def _collate(collation: str | None) -> None:
+def _collate(collation: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return  # SQLite's default collation, BINARY, is byte order already
-    clause = f' COLLATE "{collation}"' if collation else ""
     for table, columns in IDENTIFIERS.items():
         changes = ", ".join(
-            f"ALTER COLUMN {name} TYPE varchar({length}){clause}" for name, length in columns.items()
+            f'ALTER COLUMN {name} TYPE varchar({length}) COLLATE "{collation}"'
+            for name, length in columns.items()
         )
         op.execute(f"ALTER TABLE {table} {changes}")
 

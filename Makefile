@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SDIST  := .cache/sdist/pytracking2-0.4.6.tar.gz
 
-.PHONY: run test lint bench bench-server bench-webhooks bench-ingest clean
+.PHONY: run test lint bench bench-server bench-webhooks bench-ingest bench-hit clean
 
 run: $(VENV)/.run-installed
 	$(BIN)/mailbeacon serve
@@ -39,6 +39,11 @@ bench-webhooks: | $(VENV)/bin/python
 bench-ingest: | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/ingest.py $(BENCH_INGEST_ARGS)
+
+# What a hit costs the HTTP process in Python, no socket or disk; no target (benchmarks/README.md).
+bench-hit: | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/hit_cost.py $(BENCH_HIT_ARGS)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -25,3 +25,16 @@ def test_the_ingest_benchmark_drains_every_hit_it_wrote_on_each_database(postgre
     # The script itself fails unless mb_events grew by exactly the rows it wrote.
     assert [row["name"] for row in results] == ["SQLite normal", "SQLite full", "PostgreSQL"]
     assert all(row["rows"] == 500 and row["rows_per_second"] > 0 for row in results)
+
+
+def test_the_hit_cost_benchmark_answers_and_logs_every_hit_it_drives() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "hit_cost.py"), "--hits", "1500", "--warm", "300", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    # The script itself fails unless all 1,800 requests were answered and the 1,500 timed ones logged.
+    assert result["hits"] == result["logged"] == 1500
+    assert result["connections"] == 64
+    assert 0 < result["cpu_us_per_hit"] < 10_000

@@ -29,7 +29,8 @@ def test_the_ingest_benchmark_drains_every_hit_it_wrote_on_each_database(postgre
 
 def test_the_hit_cost_benchmark_answers_and_logs_every_hit_it_drives() -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "hit_cost.py"), "--hits", "1500", "--warm", "300", "--json"],
+        [sys.executable, str(ROOT / "benchmarks" / "hit_cost.py"),
+         "--hits", "1500", "--warm", "300", "--json"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

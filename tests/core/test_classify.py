@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from mailbeacon.classify_data import default_data
@@ -183,7 +181,7 @@ def test_classifier_is_callable_as_the_server_seam(classifier: Classifier) -> No
 
 
 def test_memo_does_not_change_verdicts(classifier: Classifier) -> None:
-    facts = replace(hit("click", ua="Wget/1.21.4"))
+    facts = hit("click", ua="Wget/1.21.4")
     assert classifier.assess(facts) == classifier.assess_uncached(facts) == classifier.assess(facts)
 
 

@@ -279,15 +279,18 @@ class TrackingEndpoints:
         headers = _classifier_headers(raw_headers)
         ip = self._client_ip(peer, headers)
         at = self._clock()
+        # Positional, as the row below: keywords cost the named tuple twice as much.
         facts = RequestFacts(
-            kind=_KIND_VALUE[hit.kind],
-            method=method,
-            at=at,
-            user_agent=headers.get("user-agent"),
-            ip=ip,
-            headers=headers,
-            link=hit.link,
-            honeypot=bool(hit.metadata) and HONEYPOT_FIELD in hit.metadata,
+            _KIND_VALUE[hit.kind],
+            method,
+            at,
+            headers.get("user-agent"),
+            ip,
+            headers,
+            None,  # sent_at
+            None,  # delivered_at
+            hit.link,
+            bool(hit.metadata) and HONEYPOT_FIELD in hit.metadata,
         )
         # Timing (sent_at, delivered_at) is not known here: looking it up would cost a
         # database read per hit. The store's reviser (store.revision) applies it, and the

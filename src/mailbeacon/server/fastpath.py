@@ -39,7 +39,7 @@ MAX_TARGET: Final = 8 * 1024
 MAX_HEADER_BYTES: Final = 256 * 1024  # a 100 KB user agent is still classified (as a machine), not refused
 MAX_HEADERS: Final = 100
 _TRACKING: Final = (b"/o/", b"/c/", b"/u/")
-_FAST_METHODS: Final = frozenset({b"GET", b"HEAD"})
+_FAST_METHODS: Final = {b"GET": "GET", b"HEAD": "HEAD"}  # the methods answered here, as str
 
 
 _CLOSE: Final = b"connection: close\r\n"
@@ -259,7 +259,7 @@ class TrackingProtocol(HttpToolsProtocol):
             or url[:3] not in _TRACKING
             or b"%" in url
             or self.parser.should_upgrade()
-            or (method := self.parser.get_method()) not in _FAST_METHODS
+            or (method := _FAST_METHODS.get(self.parser.get_method())) is None
         ):
             self._asgi_scope()
             super().on_headers_complete()
@@ -268,9 +268,7 @@ class TrackingProtocol(HttpToolsProtocol):
         client = self.client
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         cycle = _TrackingCycle(self, endpoints, keep_alive)
-        cycle.answer = endpoints.answer(
-            method.decode("ascii"), path, self.headers, client[0] if client else None, cycle
-        )
+        cycle.answer = endpoints.answer(method, path, self.headers, client[0] if client else None, cycle)
         existing = self.cycle
         self.cycle = cycle  # type: ignore[assignment]
         if existing is None or existing.response_complete:

@@ -221,7 +221,8 @@ class TrackingEndpoints:
         hit = self._verify(path[3:], kind)
         if kind is HitKind.OPEN:
             recorded = None if hit is None or head else self._record(method, headers, peer, hit, waiter)
-            return Answer(200, r.PIXEL_HEADERS, b"" if head else r.GIF, recorded)
+            pixel: Answer = _new_tuple(Answer, (200, r.PIXEL_HEADERS, b"" if head else r.GIF, recorded))
+            return pixel  # most hits are pixels: built as the row is, from a whole tuple
         if kind is HitKind.CLICK:
             if hit is None or hit.url is None:
                 return _not_found(head)

@@ -97,8 +97,9 @@ async def drive(
     store.upgrade()
     assert settings.keys is not None
     app = create_app(settings, store=store, keys=settings.keys, external_ingester=True)
-    app.context.ingestion.start()
-    hitlog = app.context.ingestion.hitlog
+    ingestion = app.context.ingestion
+    ingestion.start()
+    hitlog = ingestion.hitlog
     requests = [b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n" % path.encode() for path in paths]
     config = Config(app, http=TrackingProtocol, ws="none", lifespan="off", log_config=None, access_log=False)
     config.load()
@@ -128,7 +129,7 @@ async def drive(
     cpu = time.process_time() - started
     answered = sum(transport.writes for _, transport in links)
     logged = hitlog.rows - logged_before
-    hitlog.stop()
+    ingestion.stop()  # writes what is queued and closes the hit log, as a server's shutdown does
     store.close()
     if answered != warm + hits or logged != hits or hitlog.failures:
         raise SetupError(f"{answered:,} of {warm + hits:,} hits answered, {logged:,} of {hits:,} logged")

@@ -89,8 +89,9 @@ class RequestFacts(NamedTuple):
 
     A named tuple, not a frozen dataclass: the hit path builds one per hit, and a frozen
     dataclass's ``__init__`` sets each of the ten fields through ``object.__setattr__``,
-    ~2.5 µs of a hit's ~20 against ~0.5 for this, built positionally
-    (``benchmarks/hit_cost.py``). It is as immutable; ``_replace`` makes a changed copy.
+    ~2.5 µs of a hit's ~20 against ~0.5 for this built positionally, ~0.3 from a whole
+    tuple as the hit path builds it (``benchmarks/hit_cost.py``). It is as immutable;
+    ``_replace`` makes a changed copy.
     """
 
     kind: str  # "open", "click" or "unsubscribe"
